@@ -1,0 +1,248 @@
+"""The `tollgate` subcommands: argument definitions and their handlers."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.cli import CliError, bind_socket, open_database, parse_uuid, run_with_session
+from api.db.engine import DatabaseLocation
+from api.settings import Settings, UpstreamMode
+
+Sub = Any  # argparse's _SubParsersAction is private
+
+
+def register(sub: Sub) -> None:
+    _server_commands(sub)
+    _admin_commands(sub)
+    sim = sub.add_parser(
+        "simulate-upstream",
+        help="run the simulated Anthropic API (fake Claude) on its own",
+        description="Serve a fake Anthropic Messages API for demos, tests and benchmarks. "
+        "Per-request knobs are x-sim-* headers (see README); flags set the defaults.",
+    )
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--port", type=int, default=8090)
+    sim.add_argument("--output-tokens", type=int, default=64, help="tokens per reply")
+    sim.add_argument("--ttft-ms", type=int, default=0, help="delay before the first token")
+    sim.add_argument("--token-delay-ms", type=int, default=0, help="delay between tokens")
+    sim.set_defaults(handler=_simulate_upstream, needs_settings=False)
+
+
+def _server_commands(sub: Sub) -> None:
+    dev = sub.add_parser(
+        "dev",
+        help="run everything locally: embedded Postgres, migrations, demo tenant and key",
+        description="The newcomer's command. Starts the embedded Postgres (unless DATABASE_URL "
+        "is set), migrates, uses the simulated upstream unless ANTHROPIC_API_KEY is set, "
+        "creates a demo tenant and key, and prints a curl line that streams.",
+    )
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--port", type=int, default=8000)
+    dev.set_defaults(handler=_dev, needs_settings=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="run the API server (production)",
+        description="Serve the API. Run `tollgate migrate` first.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    serve.set_defaults(handler=_serve, needs_settings=True)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(handler=_migrate, needs_settings=True)
+
+
+def _admin_commands(sub: Sub) -> None:
+    tenant = sub.add_parser("tenant", help="manage tenants").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    create = tenant.add_parser("create", help="create a tenant and print its id")
+    create.add_argument("name")
+    create.add_argument("--plan", default="free", help="plan code (default: free)")
+    create.set_defaults(handler=_tenant_create, needs_settings=True)
+
+    key = sub.add_parser("key", help="manage API keys").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    kc = key.add_parser("create", help="create a key for a tenant; the key is printed once")
+    kc.add_argument("tenant_id", type=parse_uuid, metavar="TENANT_ID")
+    kc.add_argument("--user", help="bind the key to this end user")
+    kc.add_argument("--name", help="a label for the key")
+    kc.set_defaults(handler=_key_create, needs_settings=True)
+    kr = key.add_parser("revoke", help="revoke a key")
+    kr.add_argument("key_id", type=parse_uuid, metavar="KEY_ID")
+    kr.set_defaults(handler=_key_revoke, needs_settings=True)
+
+
+# -- handlers ---------------------------------------------------------------------------
+
+
+def _run_server(
+    settings: Settings, location: DatabaseLocation, host: str, port: int, workers: int = 1
+) -> None:
+    import uvicorn
+
+    from api.logs import configure_logging
+    from api.main import create_app
+
+    sock = bind_socket(host, port)
+    configure_logging(settings.log_level)
+    options: dict[str, Any] = {
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": settings.log_level,
+        "access_log": False,
+        "log_config": None,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers <= 1:
+        config = uvicorn.Config(create_app(settings, location.url), **options)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ["DATABASE_URL"] = location.url  # workers join the same database
+    config = uvicorn.Config("api.main:app_factory", factory=True, workers=workers, **options)
+    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+
+
+def _dev(args: argparse.Namespace, settings: Settings) -> None:
+    location = open_database(settings, migrate=True)
+    try:
+        demo = run_with_session(settings, lambda s: _ensure_demo(s, settings.data_dir), location)
+        _print_banner(settings, args.host, args.port, demo.key)
+        _run_server(settings, location, args.host, args.port)
+    finally:
+        location.close()
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> None:
+    location = open_database(settings, migrate=False)
+    try:
+        _run_server(settings, location, args.host, args.port, args.workers)
+    finally:
+        location.close()
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> None:
+    location = open_database(settings, migrate=True)
+    location.close()
+    print("database schema is up to date")
+
+
+def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
+    from api.tenants.service import create_tenant
+
+    async def work(session: AsyncSession) -> uuid.UUID:
+        return (await create_tenant(session, args.name, args.plan)).id
+
+    print(run_with_session(settings, work))
+
+
+def _key_create(args: argparse.Namespace, settings: Settings) -> None:
+    from api.keys.service import create_key
+
+    async def work(session: AsyncSession) -> tuple[uuid.UUID, str]:
+        created = await create_key(session, args.tenant_id, name=args.name, user=args.user)
+        return created.id, created.key
+
+    key_id, key = run_with_session(settings, work)
+    print(f"key id: {key_id}")
+    print(f"key:    {key}")
+    print("Store the key now: it is not shown again.")
+
+
+def _key_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from api.keys.service import revoke_key
+
+    async def work(session: AsyncSession) -> None:
+        await revoke_key(session, args.key_id)
+
+    run_with_session(settings, work)
+    print(f"revoked {args.key_id}")
+
+
+def _simulate_upstream(args: argparse.Namespace, _settings: Settings | None) -> None:
+    from api.simulator import SimConfig, run_simulator
+
+    bind_socket(args.host, args.port).close()  # a clear error if the port is taken
+    config = SimConfig(
+        output_tokens=args.output_tokens, ttft_ms=args.ttft_ms, token_delay_ms=args.token_delay_ms
+    )
+    print(f"simulated Anthropic API on http://{args.host}:{args.port}", flush=True)
+    run_simulator(args.host, args.port, config)
+
+
+# -- the demo tenant --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Demo:
+    tenant_id: uuid.UUID
+    key: str
+
+
+async def _ensure_demo(session: AsyncSession, data_dir: Path) -> Demo:
+    """The `demo` tenant and a key for it. The demo key's plaintext is kept in the data dir
+    (mode 0600, never in the database) so a restarted `tollgate dev` can print it again."""
+    from api.db.models import ApiKey
+    from api.keys.secrets import hash_key
+    from api.keys.service import create_key
+    from api.tenants.service import create_tenant, find_tenant_by_name
+
+    tenant = await find_tenant_by_name(session, "demo") or await create_tenant(
+        session, "demo", "pro"
+    )
+    key_file = data_dir / "demo-key"
+    if key_file.exists():
+        key = key_file.read_text().strip()
+        row = await session.execute(
+            select(ApiKey.id).where(
+                ApiKey.key_hash == hash_key(key),
+                ApiKey.tenant_id == tenant.id,
+                ApiKey.revoked_at.is_(None),
+            )
+        )
+        if row.scalar_one_or_none() is not None:
+            return Demo(tenant.id, key)
+    created = await create_key(session, tenant.id, name="demo")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(created.key + "\n")
+    return Demo(tenant.id, created.key)
+
+
+def _print_banner(settings: Settings, host: str, port: int, key: str) -> None:
+    url = f"http://{host}:{port}"
+    upstream = (
+        "simulated (built-in fake Claude; set ANTHROPIC_API_KEY for the real one)"
+        if settings.upstream_mode is UpstreamMode.simulated
+        else settings.anthropic_base_url or "https://api.anthropic.com"
+    )
+    database = "embedded Postgres in " + str(settings.data_dir / "pg")
+    if settings.database_url:
+        database = "DATABASE_URL"
+    print(
+        f"\nTollgate dev server: {url}\n"
+        f"  database: {database}\n"
+        f"  upstream: {upstream}\n"
+        f"  demo key: {key}\n\n"
+        f"Stream a reply:\n"
+        f"  curl -N {url}/chat -H 'x-api-key: {key}' -H 'content-type: application/json' "
+        f"""-d '{{"message": "Hello, Claude"}}'\n""",
+        flush=True,
+    )
+
+
+__all__ = ["CliError", "register"]

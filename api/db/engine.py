@@ -1,0 +1,67 @@
+"""Engine and session factory: one code path whatever the Postgres (URL, container, embedded)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from api.db.embedded import EmbeddedPostgres
+from api.settings import Settings
+
+
+def to_asyncpg_url(url: str) -> str:
+    """Accept postgresql://, postgres:// or postgresql+asyncpg:// and return the asyncpg form."""
+    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    raise ValueError("not a Postgres URL")
+
+
+def describe_url(url: str) -> str:
+    """The URL without its password, for messages and logs."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host and "host=" in parts.query:
+        host = parts.query.split("host=", 1)[1].split("&", 1)[0]
+    port = f":{parts.port}" if parts.port else ""
+    return f"{host}{port}{parts.path}"
+
+
+@dataclass
+class DatabaseLocation:
+    url: str  # asyncpg form
+    embedded: EmbeddedPostgres | None
+
+    def close(self) -> None:
+        if self.embedded is not None:
+            self.embedded.stop()
+
+
+def locate_database(settings: Settings) -> DatabaseLocation:
+    """`DATABASE_URL` when set; otherwise start (or join) the embedded Postgres."""
+    if settings.database_url:
+        return DatabaseLocation(to_asyncpg_url(settings.database_url), None)
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return DatabaseLocation(to_asyncpg_url(embedded.start()), embedded)
+
+
+def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=False,
+        pool_timeout=5,
+        connect_args={"timeout": 5, "command_timeout": 10},
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,205 @@
+"""The schema, as typed SQLAlchemy models. Migrations are the source of truth for the database;
+`alembic check` (run in the tests) proves these models and the migrations agree."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Money: USD with 10 decimal places (the smallest per-token rate, $0.08/M, is 8e-8 USD).
+Money = Numeric(20, 10)
+
+LEDGER_STATUSES = (
+    "in_flight",
+    "ok",
+    "incomplete",
+    "client_disconnected",
+    "upstream_error",
+    "timeout",
+    "abandoned",
+)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def _now() -> Mapped[datetime]:
+    return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    monthly_budget_usd: Mapped[Decimal] = mapped_column(Money)
+    rpm_limit: Mapped[int] = mapped_column(Integer)
+    max_concurrent: Mapped[int] = mapped_column(Integer)
+    quota_mode: Mapped[str] = mapped_column(String(8), server_default="hard")
+    allowed_models: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    razorpay_plan_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("quota_mode IN ('hard', 'soft')", name="quota_mode"),
+        CheckConstraint("monthly_budget_usd >= 0", name="budget_non_negative"),
+        CheckConstraint("rpm_limit > 0 AND max_concurrent > 0", name="limits_positive"),
+    )
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(Text)
+    plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), index=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    # Per-tenant overrides of the plan's limits; NULL means "use the plan's".
+    monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    rpm_limit: Mapped[int | None] = mapped_column(Integer)
+    max_concurrent: Mapped[int | None] = mapped_column(Integer)
+    quota_mode: Mapped[str | None] = mapped_column(String(8))
+    user_default_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'suspended')", name="status"),
+        CheckConstraint("quota_mode IS NULL OR quota_mode IN ('hard', 'soft')", name="quota_mode"),
+    )
+
+
+class EndUser(Base):
+    __tablename__ = "end_users"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    external_id: Mapped[str] = mapped_column(String(256))
+    monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id", name="uq_end_users_tenant"),)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    end_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("end_users.id", ondelete="SET NULL")
+    )
+    name: Mapped[str | None] = mapped_column(Text)
+    # Only a SHA-256 of the key is stored, plus a display prefix such as "tg_live_Ab12…".
+    key_hash: Mapped[bytes] = mapped_column(unique=True)
+    prefix: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UsageLedger(Base):
+    """One row per request that reached the upstream; `id` is Tollgate's request id."""
+
+    __tablename__ = "usage_ledger"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    end_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("end_users.id"))
+    endpoint: Mapped[str] = mapped_column(String(32))
+    model: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(24))
+    input_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    output_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_write_5m_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_write_1h_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    web_search_requests: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cost_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    reserved_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    price_version: Mapped[str | None] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    first_token_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    upstream_request_id: Mapped[str | None] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error_type: Mapped[str | None] = mapped_column(Text)
+    # Which server process holds the in-flight row (for the crash reaper).
+    owner: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in LEDGER_STATUSES) + ")", name="status"
+        ),
+        Index("ix_usage_ledger_tenant_started", "tenant_id", "started_at"),
+        Index("ix_usage_ledger_started", "started_at"),
+        Index("ix_usage_ledger_user_started", "end_user_id", "started_at"),
+        Index("ix_usage_ledger_key_started", "api_key_id", "started_at"),
+        Index(
+            "ix_usage_ledger_in_flight",
+            "started_at",
+            postgresql_where=text("status = 'in_flight'"),
+        ),
+    )
+
+
+class SpendCounter(Base):
+    """Spend and reservations per (tenant, end user or none, budget period); the quota issue's
+    atomic reserve/settle updates these rows."""
+
+    __tablename__ = "spend_counters"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    end_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("end_users.id", ondelete="CASCADE")
+    )
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    spent_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    reserved_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    requests: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    in_flight: Mapped[int] = mapped_column(Integer, server_default="0")
+
+    __table_args__ = (
+        Index(
+            "uq_spend_counters_scope",
+            "tenant_id",
+            "end_user_id",
+            "period_start",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+        ),
+        CheckConstraint("reserved_usd >= 0 AND in_flight >= 0", name="non_negative"),
+    )

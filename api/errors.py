@@ -1,0 +1,139 @@
+"""Expected failures as typed exceptions, rendered in Anthropic's error shape:
+``{"type": "error", "error": {"type": "...", "message": "..."}, "request_id": "..."}``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-tollgate-request-id"
+
+
+class TollgateError(Exception):
+    status: int = 500
+    error_type: str = "api_error"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidRequest(TollgateError):
+    status, error_type = 400, "invalid_request_error"
+
+
+class AuthenticationFailed(TollgateError):
+    status, error_type = 401, "authentication_error"
+
+
+class PermissionDenied(TollgateError):
+    status, error_type = 403, "permission_error"
+
+
+class NotFound(TollgateError):
+    status, error_type = 404, "not_found_error"
+
+
+class RequestTooLarge(TollgateError):
+    status, error_type = 413, "request_too_large"
+
+
+class ServiceUnavailable(TollgateError):
+    status, error_type = 503, "api_error"
+
+
+class UpstreamTimeout(TollgateError):
+    status, error_type = 504, "timeout_error"
+
+
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+
+
+def error_type_for(status: int) -> str:
+    return _STATUS_TYPES.get(status, "api_error")
+
+
+def request_id_of(request: Request) -> str:
+    rid = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = str(uuid.uuid4())
+        request.state.request_id = rid
+    return str(rid)
+
+
+def error_body(error_type: str, message: str, request_id: str) -> bytes:
+    return json.dumps(
+        {
+            "type": "error",
+            "error": {"type": error_type, "message": message},
+            "request_id": request_id,
+        }
+    ).encode()
+
+
+def error_response(
+    status: int,
+    error_type: str,
+    message: str,
+    request_id: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    all_headers = {REQUEST_ID_HEADER: request_id, **(headers or {})}
+    return Response(
+        error_body(error_type, message, request_id),
+        status_code=status,
+        media_type="application/json",
+        headers=all_headers,
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_tollgate_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, TollgateError)
+        rid = request_id_of(request)
+        return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+
+    async def on_http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        rid = request_id_of(request)
+        return error_response(
+            exc.status_code, error_type_for(exc.status_code), str(exc.detail), rid
+        )
+
+    async def on_validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
+        message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
+        return error_response(400, "invalid_request_error", message, request_id_of(request))
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        rid = request_id_of(request)
+        log.exception("unhandled error", extra={"request_id": rid})
+        return error_response(500, "api_error", f"internal error (request {rid})", rid)
+
+    app.add_exception_handler(TollgateError, on_tollgate_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(Exception, on_unexpected)

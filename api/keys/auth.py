@@ -1,0 +1,128 @@
+"""Tenant authentication as a typed dependency: `x-api-key` or `Authorization: Bearer`.
+
+Lookups are cached per process for a short TTL (TOLLGATE_KEY_CACHE_TTL_S, default 2 s), so a
+revoked key stops working everywhere within that time. Every failure says the same thing, so a
+caller learns nothing about whether a key exists."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+from api.errors import AuthenticationFailed, PermissionDenied, ServiceUnavailable
+from api.keys.secrets import hash_key, looks_like_key
+from api.state import AppState, State
+
+_BAD_KEY = "invalid x-api-key"
+_CACHE_MAX = 100_000
+
+_LOOKUP = text(
+    """
+    SELECT k.id AS key_id, k.tenant_id, k.end_user_id, u.external_id AS bound_user,
+           k.revoked_at IS NOT NULL AS revoked, t.status AS tenant_status,
+           t.plan_code, p.allowed_models
+    FROM api_keys k
+    JOIN tenants t ON t.id = k.tenant_id
+    JOIN plans p ON p.code = t.plan_code
+    LEFT JOIN end_users u ON u.id = k.end_user_id
+    WHERE k.key_hash = :key_hash
+    """
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the tenant, the key, and the end user the key is bound to (if any)."""
+
+    tenant_id: uuid.UUID
+    key_id: uuid.UUID
+    plan_code: str
+    allowed_models: tuple[str, ...] | None
+    bound_user_id: uuid.UUID | None
+    bound_user: str | None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    principal: Principal | None  # None: unknown or revoked
+    suspended: bool
+    expires: float
+
+
+class KeyCache:
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._entries: dict[bytes, _Entry] = {}
+
+    def get(self, key_hash: bytes) -> _Entry | None:
+        entry = self._entries.get(key_hash)
+        if entry is None or entry.expires < time.monotonic():
+            return None
+        return entry
+
+    def put(self, key_hash: bytes, entry: _Entry) -> None:
+        if len(self._entries) >= _CACHE_MAX:
+            self._entries.clear()
+        self._entries[key_hash] = entry
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+def presented_key(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+async def _load(state: AppState, key_hash: bytes) -> _Entry:
+    try:
+        async with state.engine.connect() as conn:
+            row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).mappings().first()
+    except (OSError, DBAPIError, InterfaceError, OperationalError, TimeoutError):
+        raise ServiceUnavailable("the usage database is unavailable; try again shortly") from None
+    expires = time.monotonic() + state.key_cache.ttl_s
+    if row is None or row["revoked"]:
+        return _Entry(None, False, expires)
+    allowed = row["allowed_models"]
+    principal = Principal(
+        tenant_id=row["tenant_id"],
+        key_id=row["key_id"],
+        plan_code=row["plan_code"],
+        allowed_models=tuple(allowed) if allowed is not None else None,
+        bound_user_id=row["end_user_id"],
+        bound_user=row["bound_user"],
+    )
+    return _Entry(principal, row["tenant_status"] != "active", expires)
+
+
+async def authenticate(request: Request, state: State) -> Principal:
+    key = presented_key(request)
+    if key is None:
+        raise AuthenticationFailed("x-api-key header is required")
+    if not looks_like_key(key):
+        raise AuthenticationFailed(_BAD_KEY)
+    key_hash = hash_key(key)
+    entry = state.key_cache.get(key_hash)
+    if entry is None:
+        entry = await _load(state, key_hash)
+        state.key_cache.put(key_hash, entry)
+    if entry.principal is None:
+        raise AuthenticationFailed(_BAD_KEY)
+    if entry.suspended:
+        raise PermissionDenied("this tenant is suspended")
+    return entry.principal
+
+
+Caller = Annotated[Principal, Depends(authenticate)]

@@ -1,0 +1,118 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import httpx2
+from anthropic import AsyncAnthropic, DefaultAsyncHttpxClient
+from fastapi import FastAPI
+
+from api import health
+from api.db.engine import make_engine, make_sessionmaker
+from api.errors import install_error_handlers
+from api.keys.auth import KeyCache
+from api.metering.spool import Spool
+from api.metering.writer import LedgerWriter
+from api.pricing.table import load_price_table
+from api.proxy import chat, messages
+from api.settings import Settings, UpstreamMode, load_settings
+from api.simulator import start_simulator_task
+from api.state import AppState
+from api.tenants.users import UserDirectory
+
+log = logging.getLogger(__name__)
+
+
+def _upstream_client(base_url: str, api_key: str, settings: Settings) -> AsyncAnthropic:
+    http_client = DefaultAsyncHttpxClient(
+        limits=httpx2.Limits(max_connections=2000, max_keepalive_connections=500),
+        timeout=httpx2.Timeout(connect=10.0, read=600.0, write=60.0, pool=10.0),
+    )
+    return AsyncAnthropic(
+        api_key=api_key,
+        base_url=base_url,
+        max_retries=settings.upstream_max_retries,
+        http_client=http_client,
+    )
+
+
+def process_owner() -> str:
+    """A name for this server process, unique across hosts and restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str, bool]:
+    """The upstream base URL and key, starting the in-process simulator when needed."""
+    if settings.upstream_mode is UpstreamMode.anthropic:
+        key = settings.anthropic_api_key
+        assert key is not None  # checked by load_settings
+        return settings.anthropic_base_url or "https://api.anthropic.com", key.get_secret_value(), False
+    if settings.anthropic_base_url:
+        return settings.anthropic_base_url, "simulated", True
+    simulator = await start_simulator_task()
+    stack.push_async_callback(simulator.stop)
+    log.warning(
+        "UPSTREAM IS SIMULATED: replies come from Tollgate's built-in fake Claude at %s. "
+        "Set ANTHROPIC_API_KEY to use the real Anthropic API.",
+        simulator.url,
+    )
+    return simulator.url, "simulated", True
+
+
+def create_app(settings: Settings, database_url: str) -> FastAPI:
+    """Build the app. `database_url` is already resolved (URL, container or embedded)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = make_engine(database_url)
+            stack.push_async_callback(engine.dispose)
+            base_url, api_key, simulated = await _upstream(settings, stack)
+            upstream = _upstream_client(base_url, api_key, settings)
+            stack.push_async_callback(upstream.close)
+            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", process_owner()))
+            writer.start()
+            stack.push_async_callback(writer.stop)
+            app.state.tollgate = AppState(
+                settings=settings,
+                engine=engine,
+                sessions=make_sessionmaker(engine),
+                upstream=upstream,
+                upstream_url=base_url,
+                simulated=simulated,
+                prices=load_price_table(),
+                writer=writer,
+                users=UserDirectory(engine),
+                key_cache=KeyCache(float(settings.key_cache_ttl_s)),
+            )
+            yield
+
+    app = FastAPI(
+        title="Tollgate",
+        summary="A metered, multi-tenant gateway in front of Claude",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(messages.router)
+    app.include_router(chat.router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory api.main:app_factory` (one per worker process):
+    settings from the environment; DATABASE_URL must be set (the CLI sets it for workers)."""
+    from api.db.engine import to_asyncpg_url
+
+    settings = load_settings()
+    if not settings.database_url:
+        raise RuntimeError("DATABASE_URL must be set for worker processes")
+    return create_app(settings, to_asyncpg_url(settings.database_url))

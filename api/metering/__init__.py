@@ -1,0 +1,1 @@
+"""Metering: observe upstream responses and turn them into usage and cost."""

@@ -1,0 +1,53 @@
+"""`POST /v1/messages` and `POST /v1/messages/count_tokens`, Anthropic-compatible."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from api.errors import REQUEST_ID_HEADER
+from api.keys.auth import Caller
+from api.proxy.relay import RelayResponse
+from api.proxy.request import parse_json_object, parse_messages_request, read_body
+from api.proxy.service import NON_STREAMING_TIMEOUT_S, begin, call_whole, start_stream
+from api.proxy.upstream import UpstreamRefused, forwarded_headers, read_whole
+from api.state import State
+
+router = APIRouter(tags=["tenant"])
+
+
+@router.post("/v1/messages", response_model=None)
+async def create_message(request: Request, caller: Caller, state: State) -> Response | RelayResponse:
+    raw = await read_body(request, state.settings.max_body_bytes)
+    parsed = parse_messages_request(raw)
+    ctx = await begin(state, caller, parsed.model, parsed.user, "messages")
+    rid = str(ctx.request_id)
+    request.state.request_id = rid
+    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    if not parsed.stream:
+        whole = await call_whole(state, ctx, raw, upstream_headers)
+        return Response(whole.body, whole.status, {**whole.headers, REQUEST_ID_HEADER: rid})
+    started = await start_stream(state, ctx, raw, upstream_headers)
+    if isinstance(started, UpstreamRefused):
+        return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
+    headers = {REQUEST_ID_HEADER: rid}
+    if started.upstream_request_id:
+        headers["request-id"] = started.upstream_request_id
+    return RelayResponse(started, headers)
+
+
+@router.post("/v1/messages/count_tokens")
+async def count_tokens(request: Request, caller: Caller, state: State) -> Response:
+    """Forwarded as is; not billed and not in the ledger."""
+    raw = await read_body(request, state.settings.max_body_bytes)
+    parse_json_object(raw)
+    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    result = await read_whole(
+        state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, NON_STREAMING_TIMEOUT_S
+    )
+    if isinstance(result, UpstreamRefused):
+        return Response(result.body, result.status, result.headers)
+    response, content = result
+    return Response(
+        content, response.status_code, {"content-type": "application/json"}
+    )

@@ -1,0 +1,45 @@
+"""The /v1/messages streaming response: upstream bytes to the client as they arrive, with a
+watcher on the client connection so a hang-up is noticed even while no bytes flow."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.types import Receive, Scope, Send
+
+from api.metering.call import MeteredCall
+
+STREAM_HEADERS = {
+    "cache-control": "no-cache, no-transform",
+    "x-accel-buffering": "no",
+    "content-type": "text/event-stream; charset=utf-8",
+}
+
+
+class RelayResponse:
+    def __init__(self, call: MeteredCall, headers: dict[str, str]) -> None:
+        self.call = call
+        self.headers = {**STREAM_HEADERS, **headers}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raw_headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
+        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        watcher = asyncio.create_task(self._watch(receive))
+        try:
+            async for chunk in self.call.relay():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self.call.client_gone:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            self.call.disconnect()
+        finally:
+            watcher.cancel()
+            if not self.call.client_gone and self.call.settlement is None:
+                self.call.disconnect()  # we stopped relaying early (an error in send)
+
+    async def _watch(self, receive: Receive) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                self.call.disconnect()
+                return

@@ -1,0 +1,79 @@
+"""Reading and validating what a tenant sent, before anything is spent."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from api.errors import InvalidRequest, NotFound, PermissionDenied, RequestTooLarge
+from api.keys.auth import Principal
+from api.pricing.table import ModelPrice, PriceTable
+from api.tenants.users import check_user_id
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refusing anything over `limit` bytes without reading all of it."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestTooLarge(f"request body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise RequestTooLarge(f"request body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object")
+    return body
+
+
+@dataclass(frozen=True)
+class MessagesRequest:
+    body: dict[str, Any]
+    model: str
+    max_tokens: int
+    stream: bool
+    user: str | None
+
+
+def parse_messages_request(raw: bytes) -> MessagesRequest:
+    body = parse_json_object(raw)
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise InvalidRequest("model: Field required")
+    max_tokens = body.get("max_tokens")
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
+        raise InvalidRequest("max_tokens: Field required (a positive integer)")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise InvalidRequest("messages: Field required (a non-empty list)")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise InvalidRequest("stream: must be a boolean")
+    user = None
+    metadata = body.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("user_id") is not None:
+        user = check_user_id(metadata["user_id"], "metadata.user_id")
+    return MessagesRequest(body, model, max_tokens, stream, user)
+
+
+def price_for(prices: PriceTable, principal: Principal, model: str) -> ModelPrice:
+    """The model's price, if the model is known and the tenant's plan allows it."""
+    if principal.allowed_models is not None and model not in principal.allowed_models:
+        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+    price = prices.lookup(model)
+    if price is None:
+        raise NotFound(f"model: {model}")
+    return price

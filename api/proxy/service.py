@@ -1,0 +1,167 @@
+"""The metered request path shared by /v1/messages and /chat: open the ledger row, call the
+upstream, and make sure every outcome — stream, refusal, timeout, unreachable — settles it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from api.errors import ServiceUnavailable, TollgateError, UpstreamTimeout
+from api.keys.auth import Principal
+from api.metering.call import CallContext, MeteredCall, build_settlement
+from api.metering.ledger import OpenRequest
+from api.metering.meter import UsageMeter
+from api.metering.writer import DB_ERRORS
+from api.proxy.request import price_for
+from api.proxy.upstream import (
+    FirstByteTimeout,
+    UpstreamRefused,
+    UpstreamUnreachable,
+    open_stream,
+    read_whole,
+)
+from api.settings import DisconnectMode
+from api.state import AppState
+
+MESSAGES_PATH = "/v1/messages"
+NON_STREAMING_TIMEOUT_S = 600.0
+
+
+class BadGateway(TollgateError):
+    status, error_type = 502, "api_error"
+
+
+@dataclass(frozen=True)
+class WholeResponse:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+async def begin(
+    state: AppState, principal: Principal, model: str, user: str | None, endpoint: str
+) -> CallContext:
+    """Validate the model, resolve the end user and open the in-flight ledger row."""
+    price = price_for(state.prices, principal, model)
+    end_user_id = principal.bound_user_id
+    if end_user_id is None and user is not None:
+        try:
+            end_user_id = await state.users.resolve(principal.tenant_id, user)
+        except DB_ERRORS:
+            raise ServiceUnavailable("the usage database is unavailable; try again shortly") from None
+    ctx = CallContext(
+        request_id=uuid.uuid4(),
+        model=model,
+        price=price,
+        price_version=state.prices.version,
+        started_at=datetime.now(UTC),
+        started_mono=time.monotonic(),
+    )
+    await state.writer.open(
+        OpenRequest(
+            id=ctx.request_id,
+            tenant_id=principal.tenant_id,
+            api_key_id=principal.key_id,
+            end_user_id=end_user_id,
+            endpoint=endpoint,
+            model=model,
+            started_at=ctx.started_at,
+            owner=state.writer.owner,
+        )
+    )
+    return ctx
+
+
+async def _settle_without_stream(
+    state: AppState,
+    ctx: CallContext,
+    status: str,
+    *,
+    http_status: int | None = None,
+    error_type: str | None = None,
+    meter: UsageMeter | None = None,
+    upstream_request_id: str | None = None,
+) -> None:
+    settlement = build_settlement(
+        ctx,
+        meter or UsageMeter(),
+        status,
+        first_chunk_mono=None,
+        upstream_request_id=upstream_request_id,
+        http_status=http_status,
+        error_type=error_type,
+    )
+    await state.writer.settle(settlement)
+
+
+async def _on_failure(state: AppState, ctx: CallContext, exc: Exception) -> TollgateError:
+    if isinstance(exc, FirstByteTimeout):
+        await _settle_without_stream(state, ctx, "timeout", error_type="timeout_error")
+        return UpstreamTimeout("the upstream did not answer in time")
+    await _settle_without_stream(state, ctx, "upstream_error", error_type="api_connection_error")
+    return BadGateway("the upstream could not be reached")
+
+
+async def start_stream(
+    state: AppState, ctx: CallContext, body: bytes, headers: dict[str, str]
+) -> MeteredCall | UpstreamRefused:
+    timeout = float(state.settings.upstream_timeout_s)
+    try:
+        opened = await open_stream(state.upstream, MESSAGES_PATH, body, headers, timeout)
+    except (FirstByteTimeout, UpstreamUnreachable) as exc:
+        raise await _on_failure(state, ctx, exc) from None
+    if isinstance(opened, UpstreamRefused):
+        await _settle_without_stream(
+            state,
+            ctx,
+            "upstream_error",
+            http_status=opened.status,
+            error_type=opened.error_type,
+            upstream_request_id=opened.headers.get("request-id"),
+        )
+        return opened
+    return MeteredCall(
+        ctx,
+        opened.response,
+        opened.chunks,
+        opened.first_chunk,
+        state.writer,
+        drain_on_disconnect=state.settings.on_disconnect is DisconnectMode.drain,
+    )
+
+
+async def call_whole(
+    state: AppState, ctx: CallContext, body: bytes, headers: dict[str, str]
+) -> WholeResponse:
+    """A non-streaming call, metered from the final Message's usage."""
+    timeout = max(float(state.settings.upstream_timeout_s), NON_STREAMING_TIMEOUT_S)
+    try:
+        result = await read_whole(state.upstream, MESSAGES_PATH, body, headers, timeout)
+    except (FirstByteTimeout, UpstreamUnreachable) as exc:
+        raise await _on_failure(state, ctx, exc) from None
+    if isinstance(result, UpstreamRefused):
+        await _settle_without_stream(
+            state, ctx, "upstream_error", http_status=result.status, error_type=result.error_type,
+            upstream_request_id=result.headers.get("request-id"),
+        )
+        return WholeResponse(result.status, result.body, result.headers)
+    response, content = result
+    meter = UsageMeter()
+    try:
+        message = json.loads(content)
+        meter.observe_message(message)
+    except ValueError:
+        message = None
+    ok = isinstance(message, dict) and message.get("type") == "message"
+    rid = response.headers.get("request-id")
+    await _settle_without_stream(
+        state, ctx, "ok" if ok else "incomplete", http_status=response.status_code,
+        meter=meter, upstream_request_id=rid,
+    )
+    headers = {"content-type": response.headers.get("content-type", "application/json")}
+    if rid:
+        headers["request-id"] = rid
+    return WholeResponse(response.status_code, content, headers)

@@ -1,0 +1,132 @@
+"""Sending a request upstream through the official SDK and getting its raw bytes back.
+
+The tenant's JSON body is forwarded as the bytes it arrived as (no re-encoding); the SDK adds
+the operator's key, retries what is safe to retry before the body starts (connection errors,
+408/409/429/5xx/529), and hands back the unread response so the stream can be relayed as is."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx2
+from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
+from anthropic._constants import RAW_RESPONSE_HEADER
+
+PASS_THROUGH = ("anthropic-beta", "anthropic-version")
+SIM_PREFIX = "x-sim-"
+
+
+def forwarded_headers(incoming: dict[str, str], *, simulated: bool) -> dict[str, str]:
+    """The tenant headers that reach the upstream: `anthropic-beta`, `anthropic-version`, and
+    the simulator's `x-sim-*` knobs when the upstream is the simulator."""
+    out = {name: incoming[name] for name in PASS_THROUGH if name in incoming}
+    if simulated:
+        out.update({k: v for k, v in incoming.items() if k.startswith(SIM_PREFIX)})
+    return out
+
+
+@dataclass
+class UpstreamStream:
+    response: httpx2.Response
+    chunks: AsyncIterator[bytes]
+    first_chunk: bytes
+
+
+@dataclass
+class UpstreamRefused:
+    """The upstream answered with an error status before any body: relay it as is."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    error_type: str | None
+
+
+class UpstreamUnreachable(Exception):
+    pass
+
+
+class FirstByteTimeout(Exception):
+    pass
+
+
+_RELAYED_ERROR_HEADERS = ("request-id", "retry-after", "content-type", "x-should-retry")
+
+
+def _refused(exc: APIStatusError) -> UpstreamRefused:
+    body = exc.response.content
+    error_type = None
+    if isinstance(exc.body, dict):
+        err = exc.body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("type"), str):
+            error_type = err["type"]
+    headers = {k: exc.response.headers[k] for k in _RELAYED_ERROR_HEADERS if k in exc.response.headers}
+    return UpstreamRefused(exc.status_code, body, headers, error_type)
+
+
+async def _send(
+    client: AsyncAnthropic, path: str, body: bytes, headers: dict[str, str]
+) -> httpx2.Response:
+    options_headers = {**headers, "content-type": "application/json", RAW_RESPONSE_HEADER: "stream"}
+    return await client.post(
+        path, cast_to=httpx2.Response, content=body, options={"headers": options_headers}
+    )
+
+
+async def open_stream(
+    client: AsyncAnthropic,
+    path: str,
+    body: bytes,
+    headers: dict[str, str],
+    first_byte_timeout_s: float,
+) -> UpstreamStream | UpstreamRefused:
+    """Send the request and wait for the first body byte, all within the timeout.
+
+    Raises FirstByteTimeout (the upstream request is cancelled and its connection closed) or
+    UpstreamUnreachable."""
+    response: httpx2.Response | None = None
+    try:
+        async with asyncio.timeout(first_byte_timeout_s):
+            response = await _send(client, path, body, headers)
+            chunks = response.aiter_raw()
+            first = await anext(chunks, b"")
+    except TimeoutError:
+        if response is not None:
+            await response.aclose()
+        raise FirstByteTimeout from None
+    except APIStatusError as exc:
+        return _refused(exc)
+    except APIConnectionError as exc:
+        raise UpstreamUnreachable(str(exc)) from None
+    except (httpx2.HTTPError, OSError) as exc:
+        if response is not None:
+            await response.aclose()
+        raise UpstreamUnreachable(str(exc)) from None
+    return UpstreamStream(response, chunks, first)
+
+
+async def read_whole(
+    client: AsyncAnthropic, path: str, body: bytes, headers: dict[str, str], timeout_s: float
+) -> tuple[httpx2.Response, bytes] | UpstreamRefused:
+    """A non-streaming call: the whole body, within `timeout_s`."""
+    response: httpx2.Response | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            response = await _send(client, path, body, headers)
+            content = await response.aread()
+    except TimeoutError:
+        if response is not None:
+            await response.aclose()
+        raise FirstByteTimeout from None
+    except APIStatusError as exc:
+        return _refused(exc)
+    except APIConnectionError as exc:
+        raise UpstreamUnreachable(str(exc)) from None
+    except (httpx2.HTTPError, OSError) as exc:
+        raise UpstreamUnreachable(str(exc)) from None
+    finally:
+        if response is not None:
+            await response.aclose()
+    return response, content

@@ -1,0 +1,149 @@
+"""Settings for the API process, read once from the environment (see DESIGN.md, "Environment").
+
+Nothing here reads the environment at import time: call :func:`load_settings` (the CLI and the
+app factory do) and pass the object on.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class UpstreamMode(StrEnum):
+    anthropic = "anthropic"
+    simulated = "simulated"
+
+
+class DisconnectMode(StrEnum):
+    drain = "drain"
+    close = "close"
+
+
+class SettingsError(RuntimeError):
+    """Configuration is missing or malformed; the message is one line meant for a human."""
+
+
+_POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
+_PLACEHOLDERS = {"changeme", "change-me", "xxx", "todo", "secret", "your-key-here"}
+
+
+def _env(name: str) -> AliasChoices:
+    return AliasChoices(name)
+
+
+class Settings(BaseSettings):
+    """Every variable of DESIGN.md's table that the API process uses."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    database_url: Annotated[str | None, Field(validation_alias=_env("DATABASE_URL"))] = None
+    data_dir: Annotated[Path, Field(validation_alias=_env("TOLLGATE_DATA_DIR"))] = Path(
+        ".tollgate"
+    )
+    anthropic_api_key: Annotated[
+        SecretStr | None, Field(validation_alias=_env("ANTHROPIC_API_KEY"))
+    ] = None
+    anthropic_base_url: Annotated[
+        str | None, Field(validation_alias=_env("ANTHROPIC_BASE_URL"))
+    ] = None
+    upstream: Annotated[
+        UpstreamMode | None, Field(validation_alias=_env("TOLLGATE_UPSTREAM"))
+    ] = None
+    admin_token: Annotated[
+        SecretStr | None, Field(validation_alias=_env("TOLLGATE_ADMIN_TOKEN"))
+    ] = None
+    on_disconnect: Annotated[
+        DisconnectMode, Field(validation_alias=_env("TOLLGATE_ON_DISCONNECT"))
+    ] = DisconnectMode.drain
+    default_model: Annotated[str, Field(validation_alias=_env("TOLLGATE_DEFAULT_MODEL"))] = (
+        "claude-sonnet-4-6"
+    )
+    upstream_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_UPSTREAM_TIMEOUT_S"), gt=0, le=3600)
+    ] = Decimal(30)
+    upstream_max_retries: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_UPSTREAM_MAX_RETRIES"), ge=0, le=10)
+    ] = 2
+    max_body_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_MAX_BODY_BYTES"), gt=0)
+    ] = 8 * 1024 * 1024
+    key_cache_ttl_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_KEY_CACHE_TTL_S"), ge=0, le=60)
+    ] = Decimal(2)
+    log_level: Annotated[str, Field(validation_alias=_env("TOLLGATE_LOG_LEVEL"))] = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(_POSTGRES_SCHEMES):
+            scheme = value.split("://", 1)[0] if "://" in value else "(none)"
+            raise ValueError(
+                f"must be a Postgres URL (postgresql://… or postgresql+asyncpg://…), "
+                f"got scheme {scheme!r}"
+            )
+        return value
+
+    @field_validator("anthropic_api_key", "admin_token")
+    @classmethod
+    def _no_placeholder(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or value.get_secret_value() == "":
+            return None
+        if value.get_secret_value().strip().lower() in _PLACEHOLDERS:
+            raise ValueError("is a placeholder, not a real secret")
+        return value
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @property
+    def upstream_mode(self) -> UpstreamMode:
+        """`anthropic` when a key is set, else `simulated`, unless TOLLGATE_UPSTREAM says."""
+        if self.upstream is not None:
+            return self.upstream
+        return UpstreamMode.anthropic if self.anthropic_api_key else UpstreamMode.simulated
+
+    def check_upstream(self) -> None:
+        if self.upstream_mode is UpstreamMode.anthropic and self.anthropic_api_key is None:
+            raise SettingsError(
+                "TOLLGATE_UPSTREAM=anthropic needs ANTHROPIC_API_KEY (or unset TOLLGATE_UPSTREAM "
+                "to use the simulated upstream)"
+            )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the environment; raise :class:`SettingsError` with one readable line on bad input."""
+    try:
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None
+    settings.check_upstream()
+    return settings
+
+
+_ENV_NAMES = {
+    name: str(field.validation_alias.choices[0])
+    for name, field in Settings.model_fields.items()
+    if isinstance(field.validation_alias, AliasChoices)
+}
+
+
+def _describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        loc = str(error["loc"][0]) if error["loc"] else "?"
+        parts.append(f"{_ENV_NAMES.get(loc, loc)} {error['msg'].removeprefix('Value error, ')}")
+    return "invalid configuration: " + "; ".join(parts)

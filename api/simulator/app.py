@@ -1,0 +1,438 @@
+"""A raw ASGI app that imitates the Anthropic Messages API closely enough for the official SDK.
+
+It is also the baseline in benchmarks, so the hot path does as little as possible: constant
+events are pre-encoded once, each text delta is a pre-built ASGI message, and only
+`message_start` and `message_delta` are formatted per request.
+
+Routes: `POST /v1/messages` (streaming and not) and `POST /v1/messages/count_tokens`.
+Knobs come from `SimConfig` and per-request `x-sim-…` headers (see `config.py`).
+For non-streaming requests, `fail=overloaded` answers 529, `fail=truncate` sends half of the
+JSON body and ends, and `fail=hang` never answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import secrets
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+from api.simulator.config import KnobError, SimConfig, apply_header_overrides
+
+Scope: TypeAlias = MutableMapping[str, Any]
+Message: TypeAlias = MutableMapping[str, Any]
+Receive: TypeAlias = Callable[[], Awaitable[Message]]
+Send: TypeAlias = Callable[[Message], Awaitable[None]]
+ASGIApp: TypeAlias = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+MESSAGES_PATH = "/v1/messages"
+COUNT_TOKENS_PATH = "/v1/messages/count_tokens"
+
+# Token i of every answer is TOKENS[i % 16]: fifteen words, then a newline.
+WORDS = (
+    "Hello", "from", "the", "simulated", "upstream", "every", "token", "here",
+    "is", "one", "word", "so", "counting", "stays", "easy",
+)  # fmt: skip
+TOKENS: tuple[str, ...] = (*(" " + word for word in WORDS), "\n")
+
+ERROR_TYPES: dict[int, str] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_SIMULATED_MESSAGES: dict[int, str] = {
+    429: "Number of request tokens has exceeded your per-minute rate limit (simulated)",
+    529: "Overloaded",
+}
+
+
+def _sse(event: str, data: str) -> bytes:
+    return f"event: {event}\ndata: {data}\n\n".encode()
+
+
+def _body(chunk: bytes, more: bool = True) -> Message:
+    return {"type": "http.response.body", "body": chunk, "more_body": more}
+
+
+_DELTA_MESSAGES: tuple[Message, ...] = tuple(
+    _body(
+        _sse(
+            "content_block_delta",
+            '{"type":"content_block_delta","index":0,'
+            f'"delta":{{"type":"text_delta","text":{json.dumps(token)}}}}}',
+        )
+    )
+    for token in TOKENS
+)
+_BLOCK_START = _body(
+    _sse(
+        "content_block_start",
+        '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}',
+    )
+)
+_PING = _body(_sse("ping", '{"type":"ping"}'))
+_BLOCK_STOP = _body(_sse("content_block_stop", '{"type":"content_block_stop","index":0}'))
+_MESSAGE_STOP = _body(_sse("message_stop", '{"type":"message_stop"}'), more=False)
+_OVERLOADED_EVENT = _body(
+    _sse("error", '{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}')
+)
+_END = _body(b"", more=False)
+_SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache"),
+]
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class SimError(Exception):
+    """An expected failure, rendered in Anthropic's error shape."""
+
+    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = ERROR_TYPES.get(
+            status, "api_error" if status >= 500 else "invalid_request_error"
+        )
+        self.message = message
+        self.headers = headers or []
+
+
+def _invalid(message: str) -> SimError:
+    return SimError(400, message)
+
+
+@dataclass(frozen=True, slots=True)
+class SimRequest:
+    model: str
+    max_tokens: int
+    stream: bool
+    input_tokens: int
+
+
+def _content_bytes(content: object, where: str) -> int:
+    """UTF-8 bytes of a `system` or message `content` value (str or list of blocks)."""
+    if isinstance(content, str):
+        return len(content.encode())
+    if not isinstance(content, list):
+        raise _invalid(f"{where}: expected a string or a list of content blocks")
+    total = 0
+    for block in content:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise _invalid(f"{where}: each content block must be an object with a 'type'")
+        text = block.get("text")
+        if block["type"] == "text" and isinstance(text, str):
+            total += len(text.encode())
+        else:
+            total += len(json.dumps(block))
+    return total
+
+
+def count_input_tokens(system: object, messages: list[object]) -> int:
+    """Deterministic input-token count: ceil(bytes / 4) + 3 per message + 3 for a system prompt.
+
+    Never above `UTF-8 bytes of all text + 16 per message + 16`.
+    """
+    nbytes = 0
+    has_system = system is not None and system != "" and system != []
+    if has_system:
+        nbytes += _content_bytes(system, "system")
+    for i, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
+            raise _invalid(f"messages.{i}: expected an object with role 'user' or 'assistant'")
+        if "content" not in message:
+            raise _invalid(f"messages.{i}.content: Field required")
+        nbytes += _content_bytes(message["content"], f"messages.{i}.content")
+    tokens = -(-nbytes // 4) + 3 * len(messages) + (3 if has_system else 0)
+    return max(tokens, 1)
+
+
+def parse_request(raw: bytes, *, count_only: bool) -> SimRequest:
+    """Validate a request body; raises `SimError` (400) when it is not acceptable."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise _invalid("Request body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise _invalid("Request body must be a JSON object")
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise _invalid("model: Field required (a non-empty string)")
+    max_tokens = body.get("max_tokens", 0 if count_only else None)
+    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
+        raise _invalid("max_tokens: Field required (a positive integer)")
+    if max_tokens < 1 and not count_only:
+        raise _invalid("max_tokens: must be a positive integer")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _invalid("messages: Field required (a non-empty list)")
+    stream = body.get("stream", False)
+    if not isinstance(stream, bool):
+        raise _invalid("stream: expected a boolean")
+    tokens = count_input_tokens(body.get("system"), messages)
+    return SimRequest(model=model, max_tokens=max_tokens, stream=stream, input_tokens=tokens)
+
+
+def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[bool, dict[str, str]]:
+    """Whether an API key is present, and the `x-sim-…` headers."""
+    has_key = False
+    knobs: dict[str, str] = {}
+    for name, value in raw:
+        if name == b"x-api-key":
+            has_key = has_key or bool(value.strip())
+        elif name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            has_key = has_key or (scheme.lower() == b"bearer" and bool(token.strip()))
+        elif name.startswith(b"x-sim-"):
+            knobs[name.decode("latin-1")] = value.decode("latin-1")
+    return has_key, knobs
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):  # also ends on http.disconnect
+            return b"".join(chunks)
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _send_json(
+    send: Send, status: int, body: bytes, request_id: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        _JSON_CONTENT_TYPE,
+        (b"content-length", str(len(body)).encode()),
+        (b"request-id", request_id),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send(_body(body, more=False))
+
+
+def _error_body(error: SimError, request_id: bytes) -> bytes:
+    payload = {
+        "type": "error",
+        "error": {"type": error.error_type, "message": error.message},
+        "request_id": request_id.decode(),
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _status_error(status: int) -> SimError:
+    message = _SIMULATED_MESSAGES.get(status, f"Simulated error status {status}")
+    headers = [(b"retry-after", b"1")] if status == 429 else []
+    return SimError(status, message, headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """What the simulated model answers to one request, with its usage as JSON fragments."""
+
+    model: str  # JSON-encoded
+    output_tokens: int
+    stop_reason: str
+    sent_before_failing: int
+    usage: str  # input_tokens, cache_creation_input_tokens, cache_read_input_tokens
+    cache_creation: str  # "cache_creation":{...}
+    server_tool_use: str  # ',"server_tool_use":{...}' or ""
+
+    def final_usage(self, *, full: bool) -> str:
+        """message_delta usage (cumulative), or with `full` the non-streaming message's."""
+        if not full:
+            return f'{{{self.usage},"output_tokens":{self.output_tokens}{self.server_tool_use}}}'
+        return (
+            f'{{{self.usage},{self.cache_creation},"output_tokens":{self.output_tokens}'
+            f'{self.server_tool_use},"service_tier":"standard"}}'
+        )
+
+
+def _answer(request: SimRequest, k: SimConfig) -> _Answer:
+    n = min(k.output_tokens, request.max_tokens)
+    input_tokens = request.input_tokens if k.input_tokens is None else k.input_tokens
+    written = k.cache_write_5m_tokens + k.cache_write_1h_tokens
+    searches = k.web_search_requests
+    return _Answer(
+        model=json.dumps(request.model),
+        output_tokens=n,
+        stop_reason="max_tokens" if k.output_tokens >= request.max_tokens else "end_turn",
+        sent_before_failing=n // 2 if k.fail_after is None else min(k.fail_after, n),
+        usage=f'"input_tokens":{input_tokens},"cache_creation_input_tokens":{written},'
+        f'"cache_read_input_tokens":{k.cache_read_tokens}',
+        cache_creation=f'"cache_creation":{{"ephemeral_5m_input_tokens":{k.cache_write_5m_tokens},'
+        f'"ephemeral_1h_input_tokens":{k.cache_write_1h_tokens}}}',
+        server_tool_use=f',"server_tool_use":{{"web_search_requests":{searches}}}'
+        if searches
+        else "",
+    )
+
+
+def _message_start(a: _Answer, message_id: str) -> bytes:
+    return _sse(
+        "message_start",
+        f'{{"type":"message_start","message":{{"id":"{message_id}","type":"message",'
+        f'"role":"assistant","content":[],"model":{a.model},"stop_reason":null,'
+        f'"stop_sequence":null,"usage":{{{a.usage},{a.cache_creation},"output_tokens":1,'
+        '"service_tier":"standard"}}}',
+    )
+
+
+def _message_delta(a: _Answer) -> bytes:
+    return _sse(
+        "message_delta",
+        f'{{"type":"message_delta","delta":{{"stop_reason":"{a.stop_reason}",'
+        f'"stop_sequence":null}},"usage":{a.final_usage(full=False)}}}',
+    )
+
+
+def _message_json(a: _Answer, message_id: str) -> bytes:
+    text = "".join(TOKENS[i % 16] for i in range(a.output_tokens))
+    return (
+        f'{{"id":"{message_id}","type":"message","role":"assistant","model":{a.model},'
+        f'"content":[{{"type":"text","text":{json.dumps(text)}}}],'
+        f'"stop_reason":"{a.stop_reason}","stop_sequence":null,'
+        f'"usage":{a.final_usage(full=True)}}}'
+    ).encode()
+
+
+async def _pause(watcher: asyncio.Future[None] | None, delay_ms: float) -> bool:
+    """Sleep `delay_ms`; False when the client went away meanwhile."""
+    if watcher is None or delay_ms <= 0:
+        return not (watcher is not None and watcher.done())
+    await asyncio.wait((watcher,), timeout=delay_ms / 1000)
+    return not watcher.done()
+
+
+async def _stream(
+    answer: _Answer, knobs: SimConfig, ids: str, receive: Receive, send: Send
+) -> None:
+    headers = [*_SSE_HEADERS, (b"request-id", f"req_sim_{ids}".encode())]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send(_body(_message_start(answer, f"msg_sim_{ids}")))
+    await send(_BLOCK_START)
+    await send(_PING)
+    watcher: asyncio.Future[None] | None = None
+    if knobs.ttft_ms > 0 or knobs.token_delay_ms > 0:
+        watcher = asyncio.ensure_future(_wait_disconnect(receive))
+    try:
+        failing = knobs.fail in ("overloaded", "truncate")
+        limit = answer.sent_before_failing if failing else answer.output_tokens
+        for i in range(limit):
+            if not await _pause(watcher, knobs.ttft_ms if i == 0 else knobs.token_delay_ms):
+                return
+            await send(_DELTA_MESSAGES[i % 16])
+        if knobs.fail == "overloaded":
+            await send(_OVERLOADED_EVENT)
+        if failing:
+            await send(_END)
+            return
+        await send(_BLOCK_STOP)
+        await send(_body(_message_delta(answer)))
+        await send(_MESSAGE_STOP)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+
+
+class SimulatorApp:
+    """The ASGI callable; one instance per server, holding its config and id sequence."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self._id_prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    def _next_ids(self) -> str:
+        return f"{self._id_prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        ids = self._next_ids()
+        try:
+            await self._route(scope, receive, send, ids)
+        except SimError as error:
+            request_id = f"req_sim_{ids}".encode()
+            await _send_json(
+                send, error.status, _error_body(error, request_id), request_id, error.headers
+            )
+
+    async def _route(self, scope: Scope, receive: Receive, send: Send, ids: str) -> None:
+        path: str = scope["path"]
+        if path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
+            raise SimError(404, f"Not found: {path}")
+        if scope["method"] != "POST":
+            raise SimError(405, f"Method {scope['method']} not allowed", [(b"allow", b"POST")])
+        has_key, knob_headers = _scan_headers(scope["headers"])
+        if not has_key:
+            raise SimError(401, "x-api-key header is required")
+        try:
+            knobs = (
+                apply_header_overrides(self.config, knob_headers) if knob_headers else self.config
+            )
+        except KnobError as error:
+            raise _invalid(f"Invalid header {error.header}: {error.message}") from None
+        request = parse_request(await _read_body(receive), count_only=path == COUNT_TOKENS_PATH)
+        if knobs.status is not None:
+            raise _status_error(knobs.status)
+        if path == COUNT_TOKENS_PATH:
+            tokens = request.input_tokens if knobs.input_tokens is None else knobs.input_tokens
+            body = f'{{"input_tokens":{tokens}}}'.encode()
+            await _send_json(send, 200, body, f"req_sim_{ids}".encode(), [])
+            return
+        if knobs.fail == "hang":
+            await _wait_disconnect(receive)
+            return
+        answer = _answer(request, knobs)
+        if request.stream:
+            await _stream(answer, knobs, ids, receive, send)
+        else:
+            await _respond(answer, knobs.fail, ids, send)
+
+
+async def _respond(answer: _Answer, fail: str | None, ids: str, send: Send) -> None:
+    if fail == "overloaded":
+        raise _status_error(529)
+    body = _message_json(answer, f"msg_sim_{ids}")
+    request_id = f"req_sim_{ids}".encode()
+    if fail != "truncate":
+        await _send_json(send, 200, body, request_id, [])
+        return
+    headers = [_JSON_CONTENT_TYPE, (b"request-id", request_id)]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send(_body(body[: len(body) // 2]))
+    await send(_END)
+
+
+def create_simulator_app(config: SimConfig = SimConfig()) -> ASGIApp:  # noqa: B008
+    """Build the simulated-upstream ASGI app with `config` as the server-wide knob defaults."""
+    return SimulatorApp(config)

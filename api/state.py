@@ -1,0 +1,41 @@
+"""Everything a request handler needs, created once in the app's lifespan and reached through
+typed dependencies (never module globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
+
+from anthropic import AsyncAnthropic
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.settings import Settings
+
+if TYPE_CHECKING:
+    from api.keys.auth import KeyCache
+    from api.metering.writer import LedgerWriter
+    from api.pricing.table import PriceTable
+    from api.tenants.users import UserDirectory
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    upstream: AsyncAnthropic
+    upstream_url: str
+    simulated: bool
+    prices: PriceTable
+    writer: LedgerWriter
+    users: UserDirectory
+    key_cache: KeyCache
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.tollgate
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]

@@ -1,0 +1,92 @@
+"""Where the tests' Postgres comes from, in order: TEST_DATABASE_URL; a testcontainers Postgres
+when a Docker engine answers; else the embedded Postgres (pgserver) in a temporary directory.
+Each test gets its own database cloned from a migrated template."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from api.db.embedded import EmbeddedPostgres
+from api.db.engine import to_asyncpg_url
+from api.db.migrate import upgrade
+
+
+def with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A DSN asyncpg.connect accepts (no +asyncpg driver suffix)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+def _docker_answers() -> bool:
+    try:
+        import docker
+
+        docker.from_env(timeout=2).ping()
+    except Exception:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """Yield an asyncpg URL to a maintenance database on a server the tests may create
+    databases on."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield to_asyncpg_url(url)
+    elif _docker_answers():
+        from testcontainers.postgres import PostgresContainer
+
+        with PostgresContainer("postgres:16-alpine", driver=None) as pg:
+            yield to_asyncpg_url(pg.get_connection_url())
+    else:
+        with tempfile.TemporaryDirectory(prefix="tollgate-test-pg-") as tmp:
+            embedded = EmbeddedPostgres(Path(tmp))
+            try:
+                yield with_database(to_asyncpg_url(embedded.start()), "postgres")
+            finally:
+                embedded.stop()
+
+
+async def _admin(url: str, *statements: str) -> None:
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def run_admin(url: str, *statements: str) -> None:
+    asyncio.run(_admin(url, *statements))
+
+
+async def admin(url: str, *statements: str) -> None:
+    await _admin(url, *statements)
+
+
+def new_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:12]}"
+
+
+@contextlib.contextmanager
+def migrated_template(server_url: str) -> Iterator[str]:
+    """A database with the migrations applied, used as the template for per-test clones."""
+    name = new_name("tollgate_tmpl")
+    run_admin(server_url, f'CREATE DATABASE "{name}"')
+    try:
+        upgrade(with_database(server_url, name))
+        yield name
+    finally:
+        run_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db.engine import make_engine, make_sessionmaker
 from tests.pg import admin, migrated_template, new_name, postgres_server, with_database
+from tests.support import Gateway, TenantKey, gateway_settings, make_tenant_key, start_gateway
 
 
 @pytest.fixture(scope="session")
@@ -46,3 +48,43 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return make_sessionmaker(engine)
+
+
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[str]:
+    """The simulated Anthropic API, shared by the session; per-request knobs are headers."""
+    from api.simulator import start_simulator_thread
+
+    sim = start_simulator_thread()
+    try:
+        yield sim.url
+    finally:
+        sim.stop()
+
+
+@pytest.fixture
+def gateway_factory(
+    database_url: str, simulator: str, tmp_path: Path
+) -> Iterator[Callable[..., Gateway]]:
+    """Start Tollgate in a uvicorn thread with settings overrides; stopped after the test."""
+    started: list[Gateway] = []
+
+    def start(**overrides: object) -> Gateway:
+        settings = gateway_settings(tmp_path / "data", simulator, **overrides)
+        gw = start_gateway(settings, database_url)
+        started.append(gw)
+        return gw
+
+    yield start
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def gateway(gateway_factory: Callable[..., Gateway]) -> Gateway:
+    return gateway_factory()
+
+
+@pytest.fixture
+async def tenant(sessions: async_sessionmaker[AsyncSession]) -> TenantKey:
+    return await make_tenant_key(sessions)

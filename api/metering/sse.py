@@ -17,6 +17,7 @@ scanner skips unwanted events from their ``event:`` line without assembling thei
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 __all__ = ["SSEEvent", "SSEScanner"]
 
@@ -45,9 +46,7 @@ class SSEScanner:
 
     def __init__(self, only: Iterable[bytes] | None = None) -> None:
         self._only: frozenset[bytes] | None = None if only is None else frozenset(only)
-        self._prefixes = tuple(
-            b"event:" + space + name + b"\n" for name in self._only or () for space in (b"", b" ")
-        )
+        self._prefixes = () if self._only is None else _event_line_prefixes(self._only)
         self._pending: list[bytes] = []
         self._pending_len = 0
         self._ends_with_nl = False
@@ -61,6 +60,8 @@ class SSEScanner:
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume ``chunk`` and return the events it completes, in stream order."""
+        if not chunk:
+            return []
         if self._pending_cr:
             # The previous chunk ended in CR, already counted as a line end: drop the LF of
             # a CRLF pair split across the boundary.
@@ -71,8 +72,6 @@ class SSEScanner:
             self._pending_cr = chunk[-1:] == b"\r"
             chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if not self._started:
-            if not chunk:
-                return []
             self._started = True
             if chunk.startswith(_BOM):
                 chunk = chunk[3:]
@@ -129,6 +128,12 @@ class SSEScanner:
         else:
             self._ends_with_nl = True
         return events
+
+
+@lru_cache(maxsize=32)
+def _event_line_prefixes(names: frozenset[bytes]) -> tuple[bytes, ...]:
+    """The first lines that announce a wanted event (with and without the optional space)."""
+    return tuple(b"event:" + space + name + b"\n" for name in names for space in (b"", b" "))
 
 
 def _parse_block(block: bytes, only: frozenset[bytes] | None) -> SSEEvent | None:

@@ -17,7 +17,7 @@ router = APIRouter(tags=["tenant"])
 
 
 @router.post("/v1/messages", response_model=None)
-async def create_message(request: Request, caller: Caller, state: State) -> Response | RelayResponse:
+async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
     ctx = await begin(state, caller, parsed.model, parsed.user, "messages")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from api.metering.call import MeteredCall
@@ -16,14 +17,16 @@ STREAM_HEADERS = {
 }
 
 
-class RelayResponse:
+class RelayResponse(Response):
     def __init__(self, call: MeteredCall, headers: dict[str, str]) -> None:
+        # Deliberately not Response.__init__: no body, no content-length; we stream ourselves.
         self.call = call
-        self.headers = {**STREAM_HEADERS, **headers}
+        self.status_code = 200
+        self.background = None
+        self.raw_headers = [(k.encode(), v.encode()) for k, v in {**STREAM_HEADERS, **headers}.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        raw_headers = [(k.encode(), v.encode()) for k, v in self.headers.items()]
-        await send({"type": "http.response.start", "status": 200, "headers": raw_headers})
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         watcher = asyncio.create_task(self._watch(receive))
         try:
             async for chunk in self.call.relay():

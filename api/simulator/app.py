@@ -51,10 +51,6 @@ ERROR_TYPES: dict[int, str] = {
     504: "timeout_error",
     529: "overloaded_error",
 }
-_SIMULATED_MESSAGES: dict[int, str] = {
-    429: "Number of request tokens has exceeded your per-minute rate limit (simulated)",
-    529: "Overloaded",
-}
 
 
 def _sse(event: str, data: str) -> bytes:
@@ -225,12 +221,8 @@ async def _lifespan(receive: Receive, send: Send) -> None:
 async def _send_json(
     send: Send, status: int, body: bytes, request_id: bytes, extra: list[tuple[bytes, bytes]]
 ) -> None:
-    headers = [
-        _JSON_CONTENT_TYPE,
-        (b"content-length", str(len(body)).encode()),
-        (b"request-id", request_id),
-        *extra,
-    ]
+    length = (b"content-length", str(len(body)).encode())
+    headers = [_JSON_CONTENT_TYPE, length, (b"request-id", request_id), *extra]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send(_body(body, more=False))
 
@@ -245,7 +237,7 @@ def _error_body(error: SimError, request_id: bytes) -> bytes:
 
 
 def _status_error(status: int) -> SimError:
-    message = _SIMULATED_MESSAGES.get(status, f"Simulated error status {status}")
+    message = "Overloaded" if status == 529 else f"Simulated error status {status}"
     headers = [(b"retry-after", b"1")] if status == 429 else []
     return SimError(status, message, headers)
 

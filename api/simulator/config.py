@@ -37,8 +37,8 @@ class SimConfig:
     - `cache_read_tokens`, `cache_write_5m_tokens`, `cache_write_1h_tokens`: reported cache usage.
     - `web_search_requests`: reported `server_tool_use.web_search_requests` (omitted when 0).
     - `status`: answer every request with this HTTP error status (400-599) instead.
-    - `fail`: `overloaded` (error event mid-stream), `truncate` (stream ends early, no
-      `message_stop`) or `hang` (never answer until the client goes away).
+    - `fail` (messages only): `overloaded` (error event mid-stream), `truncate` (stream ends
+      early, no `message_stop`) or `hang` (never answer until the client goes away).
     - `fail_after`: deltas sent before `fail` strikes (default: half of them).
     - `input_tokens`: report this input-token count instead of the computed one.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+import re
 
 import pytest
 
@@ -171,3 +172,44 @@ def test_large_event_in_many_small_chunks() -> None:
 
 def test_empty_chunks_are_harmless() -> None:
     assert scan([b"", b"data: a\n", b"", b"\n", b""]) == ([(b"message", b"a")], False)
+
+
+def test_empty_chunk_between_cr_and_lf_keeps_the_pair_together() -> None:
+    chunks = [b"data: a\r", b"", b"\n", b"data: b\r\n\r\n"]
+    assert scan(chunks) == ([(b"message", b"a\nb")], False)
+
+
+def reference_parse(stream: bytes) -> list[SSEEvent]:
+    """A direct, slow transcription of the SSE spec's line-by-line algorithm."""
+    events: list[SSEEvent] = []
+    name, data = b"", b""
+    lines = re.split(rb"\r\n|\r|\n", stream)
+    for line in lines[:-1]:  # the last piece is an unterminated line (or empty)
+        if not line:
+            if data:
+                events.append((name or b"message", data[:-1]))
+            name, data = b"", b""
+        elif not line.startswith(b":"):
+            field, _, value = line.partition(b":")
+            value = value.removeprefix(b" ")
+            if field == b"data":
+                data += value + b"\n"
+            elif field == b"event":
+                name = value
+    return events
+
+
+def test_random_streams_match_the_spec_algorithm_under_random_chunking() -> None:
+    rng = random.Random(2026)
+    pieces = [b"data: x", b"data:y", b"data", b"data:  z", b"event: e1", b"event:e2", b": c"]
+    pieces += [b"id: 1", b"retry: 5", b"", b"", b"", b"event: message_stop", b"evil: 1"]
+    endings = [b"\n", b"\r\n", b"\r"]
+    for _ in range(500):
+        stream = b"".join(rng.choice(pieces) + rng.choice(endings) for _ in range(30))
+        expected = reference_parse(stream)
+        cuts = rng.sample(range(len(stream)), rng.randint(0, 25))
+        events, _ = scan(split_at(stream, *cuts))
+        assert events == expected, stream
+        only = {b"e1", b"message_stop"}
+        filtered, _ = scan(split_at(stream, *cuts), only=only)
+        assert filtered == [e for e in expected if e[0] in only], stream

@@ -1,0 +1,174 @@
+"""Helpers for tests that run Tollgate for real: in a uvicorn thread, or as a `tollgate serve`
+process, against the simulated upstream and a real Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from api.keys.service import create_key
+from api.main import create_app
+from api.settings import Settings
+from api.tenants.service import create_tenant
+
+
+class _ThreadServer(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # signals belong to the test runner's main thread
+
+
+def free_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+def free_port() -> int:
+    with contextlib.closing(free_socket()) as sock:
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Gateway:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_gateway(settings: Settings, database_url: str) -> Gateway:
+    sock = free_socket()
+    app = create_app(settings, database_url)
+    config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="on")
+    server = _ThreadServer(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.01)
+    return Gateway(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread)
+
+
+def gateway_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": data_dir,
+        "upstream": "simulated",
+        "anthropic_base_url": upstream_url,
+        "upstream_max_retries": 0,
+        "key_cache_ttl_s": 0,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@dataclass
+class ServeProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def spawn_serve(env: dict[str, str], log: Path) -> ServeProcess:
+    """`tollgate serve` as its own process (for behaviour that depends on the real server)."""
+    port = free_port()
+    full_env = {**os.environ, **env}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"tollgate serve exited: {log.read_text()}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return ServeProcess(url, proc, log)
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"tollgate serve did not start: {log.read_text()}")
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    tenant_id: uuid.UUID
+    key_id: uuid.UUID
+    key: str
+
+
+async def make_tenant_key(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    plan: str = "pro",
+    name: str = "acme",
+    user: str | None = None,
+) -> TenantKey:
+    async with sessions() as session, session.begin():
+        tenant = await create_tenant(session, name, plan)
+        created = await create_key(session, tenant.id, name="test", user=user)
+    return TenantKey(tenant.id, created.id, created.key)
+
+
+async def ledger_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        result = await conn.execute(text("SELECT * FROM usage_ledger ORDER BY started_at"))
+        return [dict(row) for row in result.mappings()]
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0, interval_s: float = 0.05
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval_s)
+
+
+async def settled_rows(engine: AsyncEngine, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+    """The ledger once `count` rows exist and none is still in flight."""
+    rows: list[dict[str, Any]] = []
+
+    async def ready() -> bool:
+        nonlocal rows
+        rows = await ledger_rows(engine)
+        return len(rows) >= count and all(r["status"] != "in_flight" for r in rows)
+
+    await wait_until(ready, timeout_s)
+    return rows

@@ -11,6 +11,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -90,3 +91,27 @@ def migrated_template(server_url: str) -> Iterator[str]:
         yield name
     finally:
         run_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class StoppablePostgres:
+    """A private embedded Postgres that a test may stop and start again."""
+
+    def __init__(self, directory: Path) -> None:
+        self._embedded = EmbeddedPostgres(directory)
+        self.url = with_database(to_asyncpg_url(self._embedded.start()), "postgres")
+
+    @property
+    def _server(self) -> Any:
+        return self._embedded._server
+
+    def stop(self) -> None:
+        from pgserver._commands import pg_ctl
+
+        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._server.pgdata,
+               user=self._server.system_user)
+
+    def start(self) -> None:
+        self._server.ensure_postgres_running()
+
+    def close(self) -> None:
+        self._embedded.stop()

@@ -3,13 +3,16 @@
 Each record is one JSON line, appended and fsynced before `append` returns, to a file named
 after the process that wrote it. A drainer claims a file by renaming it (atomic), replays each
 record (settling is idempotent, so a replay after a crash mid-drain counts once) and deletes it.
-Files of other processes are claimed only once they have been quiet for `stale_after_s`."""
+Another process's file is claimed when that process closed it (a graceful stop with the
+database still down renames it `*.closed.jsonl`), when its writer is a dead process on this
+host, or once it has been quiet for `stale_after_s`."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -56,11 +59,7 @@ class Spool:
             if mine and path.suffix == ".draining":
                 claimed.append(path)  # a drain of ours that did not finish
                 continue
-            try:
-                quiet = now - path.stat().st_mtime >= self.stale_after_s
-            except FileNotFoundError:
-                continue
-            if not mine and not quiet:
+            if not mine and not self._claimable(path, now):
                 continue
             self._claims += 1
             target = self.directory / f"{self.owner}~{self._claims}-{path.stem}.draining"
@@ -71,6 +70,25 @@ class Spool:
                     continue  # another process claimed it first
             claimed.append(target)
         return claimed
+
+    def _claimable(self, path: Path, now: float) -> bool:
+        if path.name.endswith(".closed.jsonl") or _writer_is_dead(path.name):
+            return True
+        try:
+            return now - path.stat().st_mtime >= self.stale_after_s
+        except FileNotFoundError:
+            return False
+
+    def close(self) -> None:
+        """This process will write or drain no more: let any other process take what is left."""
+        if not self.directory.exists():
+            return
+        with self._lock:
+            for n, path in enumerate(sorted(self.directory.iterdir())):
+                mine = path.name.startswith((self.owner + ".", self.owner + "~"))
+                if mine and path.suffix in (".jsonl", ".draining"):
+                    if not path.name.endswith(".closed.jsonl"):
+                        path.rename(self.directory / f"{self.owner}~c{n}.closed.jsonl")
 
     @staticmethod
     def records(path: Path) -> Iterator[dict[str, Any]]:
@@ -91,3 +109,19 @@ class Spool:
                 with path.open("rb") as fh:
                     total += sum(1 for _ in fh)
         return total
+
+
+def _writer_is_dead(name: str) -> bool:
+    """Owners are `host-pid-nonce`: a file from this host whose pid is gone is orphaned."""
+    owner = name.split(".", 1)[0].split("~", 1)[0]
+    host, _, rest = owner.rpartition("-")[0].rpartition("-")
+    pid_text = owner.rpartition("-")[0].rpartition("-")[2]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

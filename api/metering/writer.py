@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -67,7 +68,7 @@ class LedgerWriter:
         """Replay spooled settlements; returns how many were applied or found already applied."""
         done = 0
         for path in await asyncio.to_thread(self.spool.claim):
-            records = await asyncio.to_thread(lambda p=path: list(self.spool.records(p)))
+            records = await asyncio.to_thread(_read_all, self.spool, path)
             async with asyncio.timeout(self._timeout * 4), self._engine.connect() as conn:
                 for record in records:
                     await settle(conn, Settlement.from_json(record))
@@ -106,4 +107,9 @@ class LedgerWriter:
         try:
             await self.drain_spool()
         except DB_ERRORS:
+            await asyncio.to_thread(self.spool.close)
             log.warning("database down at shutdown; %d records stay spooled", self.spool.pending())
+
+
+def _read_all(spool: Spool, path: Path) -> list[dict[str, Any]]:
+    return list(spool.records(path))

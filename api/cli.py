@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import socket
 import sys
 import uuid
@@ -16,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.db.embedded import EmbeddedPostgresError
 from api.db.engine import DatabaseLocation, locate_database
 from api.db.session import DatabaseUnreachable, check_database, session_scope
+from api.errors import TollgateError
 from api.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
@@ -39,7 +39,9 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == 98:  # EADDRINUSE
-            raise CliError(f"port {port} on {host} is already in use (choose another with --port)")
+            raise CliError(
+                f"port {port} on {host} is already in use (choose another with --port)"
+            ) from None
         raise CliError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     sock.set_inheritable(True)
     return sock
@@ -111,10 +113,7 @@ def main(argv: list[str] | None = None) -> None:
         fail(str(exc), code=2)
     except CliError as exc:
         fail(str(exc))
+    except TollgateError as exc:
+        fail(exc.message)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()

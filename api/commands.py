@@ -6,7 +6,6 @@ import argparse
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -113,14 +112,14 @@ def _run_server(
 
     os.environ["DATABASE_URL"] = location.url  # workers join the same database
     config = uvicorn.Config("api.main:app_factory", factory=True, workers=workers, **options)
-    Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> None:
     location = open_database(settings, migrate=True)
     try:
-        demo = run_with_session(settings, lambda s: _ensure_demo(s, settings.data_dir), location)
-        _print_banner(settings, args.host, args.port, demo.key)
+        key = _demo_key(settings, location)
+        _print_banner(settings, args.host, args.port, key)
         _run_server(settings, location, args.host, args.port)
     finally:
         location.close()
@@ -192,9 +191,9 @@ class Demo:
     key: str
 
 
-async def _ensure_demo(session: AsyncSession, data_dir: Path) -> Demo:
-    """The `demo` tenant and a key for it. The demo key's plaintext is kept in the data dir
-    (mode 0600, never in the database) so a restarted `tollgate dev` can print it again."""
+async def _ensure_demo(session: AsyncSession, saved_key: str | None) -> Demo:
+    """The `demo` tenant and a usable key for it: `saved_key` if it still works, else a new
+    one (the caller saves it)."""
     from api.db.models import ApiKey
     from api.keys.secrets import hash_key
     from api.keys.service import create_key
@@ -203,24 +202,32 @@ async def _ensure_demo(session: AsyncSession, data_dir: Path) -> Demo:
     tenant = await find_tenant_by_name(session, "demo") or await create_tenant(
         session, "demo", "pro"
     )
-    key_file = data_dir / "demo-key"
-    if key_file.exists():
-        key = key_file.read_text().strip()
+    if saved_key is not None:
         row = await session.execute(
             select(ApiKey.id).where(
-                ApiKey.key_hash == hash_key(key),
+                ApiKey.key_hash == hash_key(saved_key),
                 ApiKey.tenant_id == tenant.id,
                 ApiKey.revoked_at.is_(None),
             )
         )
         if row.scalar_one_or_none() is not None:
-            return Demo(tenant.id, key)
+            return Demo(tenant.id, saved_key)
     created = await create_key(session, tenant.id, name="demo")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(created.key + "\n")
     return Demo(tenant.id, created.key)
+
+
+def _demo_key(settings: Settings, location: DatabaseLocation) -> str:
+    """The demo key's plaintext is kept in the data dir (mode 0600, never in the database) so
+    a restarted `tollgate dev` can print it again."""
+    key_file = settings.data_dir / "demo-key"
+    saved = key_file.read_text().strip() if key_file.exists() else None
+    demo = run_with_session(settings, lambda s: _ensure_demo(s, saved), location)
+    if demo.key != saved:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(demo.key + "\n")
+    return demo.key
 
 
 def _print_banner(settings: Settings, host: str, port: int, key: str) -> None:

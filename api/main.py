@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -17,7 +14,7 @@ from api import health
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.keys.auth import KeyCache
-from api.metering.spool import Spool
+from api.metering.spool import Spool, owner_name
 from api.metering.writer import LedgerWriter
 from api.pricing.table import load_price_table
 from api.proxy import chat, messages
@@ -42,17 +39,16 @@ def _upstream_client(base_url: str, api_key: str, settings: Settings) -> AsyncAn
     )
 
 
-def process_owner() -> str:
-    """A name for this server process, unique across hosts and restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
 async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str, bool]:
     """The upstream base URL and key, starting the in-process simulator when needed."""
     if settings.upstream_mode is UpstreamMode.anthropic:
         key = settings.anthropic_api_key
         assert key is not None  # checked by load_settings
-        return settings.anthropic_base_url or "https://api.anthropic.com", key.get_secret_value(), False
+        return (
+            settings.anthropic_base_url or "https://api.anthropic.com",
+            key.get_secret_value(),
+            False,
+        )
     if settings.anthropic_base_url:
         return settings.anthropic_base_url, "simulated", True
     simulator = await start_simulator_task()
@@ -76,7 +72,7 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             base_url, api_key, simulated = await _upstream(settings, stack)
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
-            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", process_owner()))
+            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner_name()))
             writer.start()
             stack.push_async_callback(writer.stop)
             app.state.tollgate = AppState(

@@ -43,18 +43,16 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
 
     database_url: Annotated[str | None, Field(validation_alias=_env("DATABASE_URL"))] = None
-    data_dir: Annotated[Path, Field(validation_alias=_env("TOLLGATE_DATA_DIR"))] = Path(
-        ".tollgate"
-    )
+    data_dir: Annotated[Path, Field(validation_alias=_env("TOLLGATE_DATA_DIR"))] = Path(".tollgate")
     anthropic_api_key: Annotated[
         SecretStr | None, Field(validation_alias=_env("ANTHROPIC_API_KEY"))
     ] = None
     anthropic_base_url: Annotated[
         str | None, Field(validation_alias=_env("ANTHROPIC_BASE_URL"))
     ] = None
-    upstream: Annotated[
-        UpstreamMode | None, Field(validation_alias=_env("TOLLGATE_UPSTREAM"))
-    ] = None
+    upstream: Annotated[UpstreamMode | None, Field(validation_alias=_env("TOLLGATE_UPSTREAM"))] = (
+        None
+    )
     admin_token: Annotated[
         SecretStr | None, Field(validation_alias=_env("TOLLGATE_ADMIN_TOKEN"))
     ] = None

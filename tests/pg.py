@@ -107,8 +107,11 @@ class StoppablePostgres:
     def stop(self) -> None:
         from pgserver._commands import pg_ctl
 
-        pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._server.pgdata,
-               user=self._server.system_user)
+        pg_ctl(
+            ["-w", "-m", "immediate", "stop"],
+            pgdata=self._server.pgdata,
+            user=self._server.system_user,
+        )
 
     def start(self) -> None:
         self._server.ensure_postgres_running()

@@ -107,7 +107,7 @@ def spawn_serve(env: dict[str, str], log: Path) -> ServeProcess:
     full_env = {**os.environ, **env}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "api", "serve", "--port", str(port)],
             env=full_env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -161,7 +161,9 @@ async def wait_until(
         await asyncio.sleep(interval_s)
 
 
-async def settled_rows(engine: AsyncEngine, count: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+async def settled_rows(
+    engine: AsyncEngine, count: int, timeout_s: float = 10.0
+) -> list[dict[str, Any]]:
     """The ledger once `count` rows exist and none is still in flight."""
     rows: list[dict[str, Any]] = []
 

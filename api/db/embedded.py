@@ -35,14 +35,16 @@ class EmbeddedPostgres:
 
         self.pgdata.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
+            self._server = pgserver.get_server(  # type: ignore[attr-defined]
+                self.pgdata, cleanup_mode="stop"
+            )
         except (subprocess.SubprocessError, OSError, AssertionError) as exc:
             raise EmbeddedPostgresError(
                 f"could not start the embedded Postgres in {self.pgdata}: {exc} "
                 f"(its log: {self.pgdata / 'log'})"
             ) from None
         exists = self._server.psql(
-            f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"
+            f"SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}';"  # noqa: S608 (a constant)
         )
         if "(1 row)" not in exists:
             self._server.psql(f"CREATE DATABASE {EMBEDDED_DATABASE};")

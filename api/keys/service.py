@@ -25,7 +25,9 @@ class CreatedKey:
     prefix: str
 
 
-async def ensure_end_user(session: AsyncSession, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+async def ensure_end_user(
+    session: AsyncSession, tenant_id: uuid.UUID, external_id: str
+) -> uuid.UUID:
     """The id of the tenant's end user `external_id`, created on first sight (race-safe)."""
     if not external_id or len(external_id) > MAX_USER_ID_LENGTH:
         raise InvalidRequest(f"user: must be 1 to {MAX_USER_ID_LENGTH} characters")

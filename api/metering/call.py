@@ -10,6 +10,7 @@ number of text deltas if that is more)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -163,10 +164,8 @@ class MeteredCall:
             await asyncio.shield(self._finish())
 
     async def _finish(self) -> None:
-        try:
+        with contextlib.suppress(httpx2.HTTPError, OSError):
             await self.response.aclose()
-        except (httpx2.HTTPError, OSError):
-            pass
         status = outcome(
             self.meter, client_gone=self.client_gone, transport_error=self._transport_error
         )

@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,9 +87,9 @@ class Spool:
         with self._lock:
             for n, path in enumerate(sorted(self.directory.iterdir())):
                 mine = path.name.startswith((self.owner + ".", self.owner + "~"))
-                if mine and path.suffix in (".jsonl", ".draining"):
-                    if not path.name.endswith(".closed.jsonl"):
-                        path.rename(self.directory / f"{self.owner}~c{n}.closed.jsonl")
+                closed = path.name.endswith(".closed.jsonl")
+                if mine and not closed and path.suffix in (".jsonl", ".draining"):
+                    path.rename(self.directory / f"{self.owner}~c{n}.closed.jsonl")
 
     @staticmethod
     def records(path: Path) -> Iterator[dict[str, Any]]:
@@ -111,12 +112,21 @@ class Spool:
         return total
 
 
+def host_name() -> str:
+    """This host's name as used in owner names (no dots or tildes, which name files)."""
+    return socket.gethostname().replace(".", "_").replace("~", "_")
+
+
+def owner_name() -> str:
+    """A name for this server process, unique across hosts and restarts: `host-pid-nonce`."""
+    return f"{host_name()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
 def _writer_is_dead(name: str) -> bool:
     """Owners are `host-pid-nonce`: a file from this host whose pid is gone is orphaned."""
     owner = name.split(".", 1)[0].split("~", 1)[0]
-    host, _, rest = owner.rpartition("-")[0].rpartition("-")
-    pid_text = owner.rpartition("-")[0].rpartition("-")[2]
-    if host != socket.gethostname() or not pid_text.isdigit():
+    host, _, pid_text = owner.rpartition("-")[0].rpartition("-")
+    if host != host_name() or not pid_text.isdigit():
         return False
     try:
         os.kill(int(pid_text), 0)

@@ -31,7 +31,9 @@ DEFAULT_MAX_TOKENS = 1024
 _TEXT_EVENTS = frozenset({b"content_block_delta", b"error"})
 
 
-def build_upstream_body(body: dict[str, Any], default_model: str) -> tuple[dict[str, Any], str | None]:
+def build_upstream_body(
+    body: dict[str, Any], default_model: str
+) -> tuple[dict[str, Any], str | None]:
     """The Anthropic Messages body for a /chat request, and the end user it names."""
     message, messages = body.get("message"), body.get("messages")
     if messages is None:

@@ -48,6 +48,4 @@ async def count_tokens(request: Request, caller: Caller, state: State) -> Respon
     if isinstance(result, UpstreamRefused):
         return Response(result.body, result.status, result.headers)
     response, content = result
-    return Response(
-        content, response.status_code, {"content-type": "application/json"}
-    )
+    return Response(content, response.status_code, {"content-type": "application/json"})

@@ -23,7 +23,9 @@ class RelayResponse(Response):
         self.call = call
         self.status_code = 200
         self.background = None
-        self.raw_headers = [(k.encode(), v.encode()) for k, v in {**STREAM_HEADERS, **headers}.items()]
+        self.raw_headers = [
+            (k.encode(), v.encode()) for k, v in {**STREAM_HEADERS, **headers}.items()
+        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})

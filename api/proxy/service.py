@@ -51,7 +51,9 @@ async def begin(
         try:
             end_user_id = await state.users.resolve(principal.tenant_id, user)
         except DB_ERRORS:
-            raise ServiceUnavailable("the usage database is unavailable; try again shortly") from None
+            raise ServiceUnavailable(
+                "the usage database is unavailable; try again shortly"
+            ) from None
     ctx = CallContext(
         request_id=uuid.uuid4(),
         model=model,
@@ -144,7 +146,11 @@ async def call_whole(
         raise await _on_failure(state, ctx, exc) from None
     if isinstance(result, UpstreamRefused):
         await _settle_without_stream(
-            state, ctx, "upstream_error", http_status=result.status, error_type=result.error_type,
+            state,
+            ctx,
+            "upstream_error",
+            http_status=result.status,
+            error_type=result.error_type,
             upstream_request_id=result.headers.get("request-id"),
         )
         return WholeResponse(result.status, result.body, result.headers)
@@ -158,8 +164,12 @@ async def call_whole(
     ok = isinstance(message, dict) and message.get("type") == "message"
     rid = response.headers.get("request-id")
     await _settle_without_stream(
-        state, ctx, "ok" if ok else "incomplete", http_status=response.status_code,
-        meter=meter, upstream_request_id=rid,
+        state,
+        ctx,
+        "ok" if ok else "incomplete",
+        http_status=response.status_code,
+        meter=meter,
+        upstream_request_id=rid,
     )
     headers = {"content-type": response.headers.get("content-type", "application/json")}
     if rid:

@@ -62,7 +62,9 @@ def _refused(exc: APIStatusError) -> UpstreamRefused:
         err = exc.body.get("error")
         if isinstance(err, dict) and isinstance(err.get("type"), str):
             error_type = err["type"]
-    headers = {k: exc.response.headers[k] for k in _RELAYED_ERROR_HEADERS if k in exc.response.headers}
+    headers = {
+        k: exc.response.headers[k] for k in _RELAYED_ERROR_HEADERS if k in exc.response.headers
+    }
     return UpstreamRefused(exc.status_code, body, headers, error_type)
 
 

@@ -108,6 +108,7 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
     await asyncio.to_thread(pg.start)
     second = start_gateway(gateway_settings(data_dir, simulator), url)
     try:
+
         async def all_landed() -> bool:
             return await _count(url) == (STREAMS, STREAMS)
 
@@ -152,9 +153,7 @@ async def test_database_down_before_a_request_fails_closed_and_calls_nothing_ups
             base_url=gateway.url, api_key="tg_live_" + "k" * 43, max_retries=0
         )
         with pytest.raises(anthropic.APIStatusError) as caught:
-            await client.messages.create(
-                model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES
-            )
+            await client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES)
         assert caught.value.status_code == 503
         assert hits == 0
     finally:

@@ -47,17 +47,19 @@ async def test_client_hang_up_mid_stream(
 ) -> None:
     mode, proc = serve
     deltas = 0
-    async with httpx.AsyncClient(base_url=proc.url, timeout=10) as http:
-        async with http.stream(
+    async with (
+        httpx.AsyncClient(base_url=proc.url, timeout=10) as http,
+        http.stream(
             "POST", "/v1/messages", json=BODY, headers={"x-api-key": tenant.key, **KNOBS}
-        ) as response:
-            assert response.status_code == 200
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and "text_delta" in line:
-                    json.loads(line[5:])
-                    deltas += 1
-                if deltas == 20:
-                    break  # leaving the block closes the connection mid-stream
+        ) as response,
+    ):
+        assert response.status_code == 200
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and "text_delta" in line:
+                json.loads(line[5:])
+                deltas += 1
+            if deltas == 20:
+                break  # leaving the block closes the connection mid-stream
     [row] = await settled_rows(engine, 1, timeout_s=15)
     assert row["status"] == "client_disconnected"
     assert row["input_tokens"] > 0

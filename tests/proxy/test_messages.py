@@ -69,9 +69,12 @@ async def test_create_stream_true_and_non_streaming_both_metered(
     gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
 ) -> None:
     c = client(gateway, tenant.key)
-    events = [e.type async for e in await c.messages.create(
-        model=MODEL, max_tokens=10, messages=MESSAGES, stream=True
-    )]
+    events = [
+        e.type
+        async for e in await c.messages.create(
+            model=MODEL, max_tokens=10, messages=MESSAGES, stream=True
+        )
+    ]
     assert events[0] == "message_start" and events[-1] == "message_stop"
     message = await c.messages.create(
         model=MODEL, max_tokens=10, messages=MESSAGES, metadata={"user_id": "alice"}
@@ -86,9 +89,7 @@ async def test_create_stream_true_and_non_streaming_both_metered(
 async def test_count_tokens_is_forwarded_and_not_billed(
     gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
 ) -> None:
-    result = await client(gateway, tenant.key).messages.count_tokens(
-        model=MODEL, messages=MESSAGES
-    )
+    result = await client(gateway, tenant.key).messages.count_tokens(model=MODEL, messages=MESSAGES)
     assert result.input_tokens > 0
     assert await ledger_rows(engine) == []
 
@@ -119,10 +120,19 @@ async def test_anthropic_beta_header_passes_through(gateway: Gateway, tenant: Te
     [
         (b"{not json", 400, "invalid_request_error", "not valid JSON"),
         (b"[1, 2]", 400, "invalid_request_error", "JSON object"),
-        (b'{"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "x"}]}',
-         400, "invalid_request_error", "max_tokens"),
-        (b'{"model": "claude-nope-1", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}',
-         404, "not_found_error", "claude-nope-1"),
+        (
+            b'{"model": "claude-sonnet-4-6", "messages": [{"role": "user", "content": "x"}]}',
+            400,
+            "invalid_request_error",
+            "max_tokens",
+        ),
+        (
+            b'{"model": "claude-nope-1", "max_tokens": 5, '
+            b'"messages": [{"role": "user", "content": "x"}]}',
+            404,
+            "not_found_error",
+            "claude-nope-1",
+        ),
     ],
 )
 async def test_bad_requests_are_refused_before_anything_is_spent(
@@ -147,12 +157,15 @@ async def test_bad_requests_are_refused_before_anything_is_spent(
     assert await ledger_rows(engine) == []
 
 
-async def test_ten_megabyte_body_gets_413(gateway: Gateway, tenant: TenantKey, engine: AsyncEngine) -> None:
-    big = b'{"model": "claude-sonnet-4-6", "max_tokens": 5, "messages": [{"role": "user", "content": "' + b"a" * (10 * 1024 * 1024) + b'"}]}'
+async def test_ten_megabyte_body_gets_413(
+    gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
+) -> None:
+    big = (
+        b'{"model": "claude-sonnet-4-6", "max_tokens": 5, '
+        b'"messages": [{"role": "user", "content": "' + b"a" * (10 * 1024 * 1024) + b'"}]}'
+    )
     async with httpx.AsyncClient(base_url=gateway.url) as http:
-        response = await http.post(
-            "/v1/messages", content=big, headers={"x-api-key": tenant.key}
-        )
+        response = await http.post("/v1/messages", content=big, headers={"x-api-key": tenant.key})
     assert response.status_code == 413
     assert response.json()["error"]["type"] == "request_too_large"
     assert await ledger_rows(engine) == []

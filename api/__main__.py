@@ -1,0 +1,5 @@
+"""`python -m api` is the `tollgate` command."""
+
+from api.cli import main
+
+main()

@@ -1,0 +1,479 @@
+"""A closed-loop load generator for streaming `POST /v1/messages` (Anthropic Messages API).
+
+C workers each hold one keep-alive HTTP/1.1 connection and send one streaming request after
+another. The client is a minimal asyncio *Protocol* (no streams, no HTTP library) so that the
+generator stays cheap: it shares a core with the simulated upstream in our benchmark.
+
+Per request it measures, from the moment the request bytes are handed to the transport:
+
+- `ttft`: time to the first body byte that completes the string `content_block_delta`, i.e. the
+  first text token (the fair "first token": a gateway that sends `message_start` early but the
+  tokens late is not rewarded);
+- `ttfb`: time to the first response body byte (reported too, for reference);
+- `total`: time to the end of the response body.
+
+A request is an error when the status is not 200, the connection fails or closes early, or the
+body ends without a `message_stop` event. After an error the connection is dropped and a new one
+is opened.
+
+Stop conditions: `--requests N` (total, across workers) and/or `--duration S` (no new request
+is started after S seconds; in-flight requests are finished). `--warmup S` seconds of load are
+sent first and excluded from the statistics (but counted in `sent_total` / `ok_total`, which is
+what a ledger check must compare against).
+
+Output: a human summary, or `--json` (one JSON object on stdout). With `--markers` the lines
+`#MEASURE_START` and `#MEASURE_END` are printed (flushed) around the measured window so that an
+orchestrator can sample the server's CPU over exactly that window.
+
+Usage:
+  python bench/loadgen.py --url http://127.0.0.1:8000/v1/messages --key tg_live_... \
+      --concurrency 32 --duration 10 --warmup 2 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+DELTA = b"content_block_delta"
+STOP = b"event: message_stop"
+TAIL = max(len(DELTA), len(STOP)) - 1
+
+perf = time.perf_counter
+
+
+class HttpError(Exception):
+    pass
+
+
+@dataclass
+class Result:
+    status: int = 0
+    t_ttfb: float = 0.0
+    t_ttft: float = 0.0
+    t_total: float = 0.0
+    ok: bool = False
+    error: str = ""
+
+
+class Conn(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection; `request()` sends a request and awaits its response.
+
+    The response parser handles chunked and content-length bodies (and close-delimited ones)."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self._buf = bytearray()
+        self._done: asyncio.Future[Result] | None = None
+        self._res: Result | None = None
+        self._t0 = 0.0
+        self._state = 0  # 0 headers, 1 chunk-size, 2 chunk-data, 3 chunk-trailer, 4 length, 5 close
+        self._remaining = 0
+        self._tail = b""
+        self._seen_delta = False
+        self._seen_stop = False
+        self._keepalive = True
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._done is not None and not self._done.done():
+            if self._state == 5:  # close-delimited body: this is its end
+                self._finish()
+            else:
+                self._fail("connection closed" + (f": {exc}" if exc else ""))
+
+    def data_received(self, data: bytes) -> None:
+        if self._done is None or self._done.done():
+            return  # unexpected bytes between responses; ignore
+        self._buf += data
+        try:
+            self._parse()
+        except HttpError as exc:
+            self._fail(str(exc))
+
+    # -- request/response ---------------------------------------------------------------
+
+    def request(self, payload: bytes) -> asyncio.Future[Result]:
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        self._res = Result()
+        self._buf.clear()
+        self._state = 0
+        self._tail = b""
+        self._seen_delta = False
+        self._seen_stop = False
+        self._keepalive = True
+        self._t0 = perf()
+        assert self.transport is not None
+        self.transport.write(payload)
+        return self._done
+
+    def _fail(self, message: str) -> None:
+        res = self._res
+        assert res is not None and self._done is not None
+        res.ok = False
+        res.error = message
+        res.t_total = perf() - self._t0
+        self._keepalive = False
+        if not self._done.done():
+            self._done.set_result(res)
+        if self.transport is not None:
+            self.transport.close()
+
+    def _finish(self) -> None:
+        res = self._res
+        assert res is not None and self._done is not None
+        res.t_total = perf() - self._t0
+        if res.status != 200:
+            res.error = f"http {res.status}"
+        elif not self._seen_stop:
+            res.error = "stream ended without message_stop"
+        else:
+            res.ok = True
+        if not self._done.done():
+            self._done.set_result(res)
+        if not self._keepalive and self.transport is not None:
+            self.transport.close()
+
+    def _body(self, data: bytes | bytearray) -> None:
+        if not data:
+            return
+        res = self._res
+        assert res is not None
+        now = perf()
+        if not res.t_ttfb:
+            res.t_ttfb = now - self._t0
+        window = self._tail + bytes(data)
+        if not self._seen_delta and DELTA in window:
+            self._seen_delta = True
+            res.t_ttft = now - self._t0
+        if not self._seen_stop and STOP in window:
+            self._seen_stop = True
+        self._tail = window[-TAIL:]
+
+    def _parse(self) -> None:
+        buf = self._buf
+        while True:
+            st = self._state
+            if st == 0:
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    if len(buf) > 65536:
+                        raise HttpError("response head too large")
+                    return
+                head = bytes(buf[:end]).decode("latin-1")
+                del buf[: end + 4]
+                lines = head.split("\r\n")
+                parts = lines[0].split(" ", 2)
+                if len(parts) < 2 or not parts[0].startswith("HTTP/1."):
+                    raise HttpError(f"bad status line {lines[0]!r}")
+                assert self._res is not None
+                self._res.status = int(parts[1])
+                if parts[0] == "HTTP/1.0":
+                    self._keepalive = False
+                chunked = False
+                length = -1
+                for line in lines[1:]:
+                    name, _, value = line.partition(":")
+                    name = name.strip().lower()
+                    value = value.strip()
+                    if name == "transfer-encoding" and "chunked" in value.lower():
+                        chunked = True
+                    elif name == "content-length":
+                        length = int(value)
+                    elif name == "connection":
+                        if value.lower() == "close":
+                            self._keepalive = False
+                        elif value.lower() == "keep-alive":
+                            self._keepalive = True
+                if chunked:
+                    self._state = 1
+                elif length >= 0:
+                    self._state = 4
+                    self._remaining = length
+                    if length == 0:
+                        self._finish()
+                        return
+                else:
+                    self._state = 5
+                    self._keepalive = False
+            elif st == 1:
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return
+                size_text = bytes(buf[:end]).split(b";", 1)[0].strip()
+                del buf[: end + 2]
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    raise HttpError(f"bad chunk size {size_text!r}") from None
+                if size == 0:
+                    self._state = 3
+                else:
+                    self._remaining = size
+                    self._state = 2
+            elif st == 2:
+                if not buf:
+                    return
+                n = min(self._remaining, len(buf))
+                self._body(buf[:n])
+                del buf[:n]
+                self._remaining -= n
+                if self._remaining:
+                    return
+                self._state = 6  # the CRLF after chunk data
+            elif st == 6:
+                if len(buf) < 2:
+                    return
+                if buf[:2] != b"\r\n":
+                    raise HttpError("missing CRLF after chunk")
+                del buf[:2]
+                self._state = 1
+            elif st == 3:  # trailers, ended by an empty line
+                end = buf.find(b"\r\n")
+                if end < 0:
+                    return
+                line = bytes(buf[:end])
+                del buf[: end + 2]
+                if not line:
+                    self._state = 0
+                    self._finish()
+                    return
+            elif st == 4:
+                if not buf:
+                    return
+                n = min(self._remaining, len(buf))
+                self._body(buf[:n])
+                del buf[:n]
+                self._remaining -= n
+                if not self._remaining:
+                    self._state = 0
+                    self._finish()
+                return
+            elif st == 5:
+                if buf:
+                    self._body(buf)
+                    buf.clear()
+                return
+
+
+@dataclass
+class Stats:
+    sent_total: int = 0  # including warm-up
+    ok_total: int = 0  # 200 + message_stop, including warm-up
+    http200_total: int = 0  # status 200 (even if the stream was cut), including warm-up
+    ttft: list[float] = field(default_factory=list)
+    ttfb: list[float] = field(default_factory=list)
+    total: list[float] = field(default_factory=list)
+    ok: int = 0
+    errors: int = 0
+    error_kinds: dict[str, int] = field(default_factory=dict)
+    conn_errors: int = 0
+    warmup_errors: int = 0
+
+
+def build_request(
+    host: str, path: str, key: str, model: str, tokens: int, extra: list[str]
+) -> bytes:
+    body = json.dumps(
+        {
+            "model": model,
+            "max_tokens": tokens,
+            "stream": True,
+            "messages": [{"role": "user", "content": "Say hello."}],
+        },
+        separators=(",", ":"),
+    ).encode()
+    lines = [
+        f"POST {path} HTTP/1.1",
+        f"Host: {host}",
+        "Content-Type: application/json",
+        "Accept: text/event-stream",
+        f"Content-Length: {len(body)}",
+        f"x-api-key: {key}",
+        "anthropic-version: 2023-06-01",
+        f"x-sim-output-tokens: {tokens}",
+        *extra,
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = (len(s) - 1) * p / 100.0
+    lo = int(k)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+async def run(args: argparse.Namespace) -> dict[str, object]:
+    url = urlsplit(args.url)
+    host = url.hostname or "127.0.0.1"
+    port = url.port or 80
+    path = url.path or "/v1/messages"
+    payload = build_request(f"{host}:{port}", path, args.key, args.model, args.tokens, args.header)
+    loop = asyncio.get_running_loop()
+    stats = Stats()
+
+    t_start = perf()
+    warm_end = t_start + args.warmup
+    measure_start = [t_start if args.warmup <= 0 else 0.0]
+    measure_end = [0.0]
+    deadline = [float("inf")]
+    if args.duration and args.warmup <= 0:
+        deadline[0] = t_start + args.duration
+    budget = [args.requests if args.requests else -1]  # measured requests left to start
+    in_warmup = [args.warmup > 0]
+
+    def mark(name: str) -> None:
+        if args.markers:
+            sys.stdout.write(f"#{name}\n")
+            sys.stdout.flush()
+
+    if not in_warmup[0]:
+        mark("MEASURE_START")
+
+    async def connect() -> Conn:
+        _, proto = await loop.create_connection(Conn, host, port)
+        return proto  # type: ignore[return-value]
+
+    async def worker() -> None:
+        conn: Conn | None = None
+        while True:
+            now = perf()
+            if in_warmup[0] and now >= warm_end:
+                in_warmup[0] = False
+                measure_start[0] = now
+                if args.duration:
+                    deadline[0] = now + args.duration
+                mark("MEASURE_START")
+            measuring = not in_warmup[0]
+            if measuring:
+                if now >= deadline[0] or budget[0] == 0:
+                    break
+                if budget[0] > 0:
+                    budget[0] -= 1
+            try:
+                if conn is None or conn.closed:
+                    conn = await connect()
+                stats.sent_total += 1
+                res = await conn.request(payload)
+            except OSError as exc:
+                stats.conn_errors += 1
+                res = Result(error=f"connect: {exc.__class__.__name__}")
+                conn = None
+                await asyncio.sleep(0.01)
+            if res.status == 200:
+                stats.http200_total += 1
+            if res.ok:
+                stats.ok_total += 1
+            if measuring:
+                if res.ok:
+                    stats.ok += 1
+                    stats.ttft.append(res.t_ttft)
+                    stats.ttfb.append(res.t_ttfb)
+                    stats.total.append(res.t_total)
+                else:
+                    stats.errors += 1
+                    kind = res.error.split(":")[0]
+                    stats.error_kinds[kind] = stats.error_kinds.get(kind, 0) + 1
+                    if args.verbose_errors and stats.errors <= 5:
+                        print(f"error: {res.error}", file=sys.stderr)
+            elif not res.ok:
+                stats.warmup_errors += 1
+                kind = "warmup " + res.error.split(":")[0]
+                stats.error_kinds[kind] = stats.error_kinds.get(kind, 0) + 1
+            if conn is not None and (conn.closed or not res.ok):
+                if conn.transport is not None:
+                    conn.transport.close()
+                conn = None
+        if conn is not None and conn.transport is not None:
+            conn.transport.close()
+
+    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    measure_end[0] = perf()
+    mark("MEASURE_END")
+    elapsed = measure_end[0] - measure_start[0]
+    ms = 1000.0
+    return {
+        "url": args.url,
+        "concurrency": args.concurrency,
+        "elapsed_s": round(elapsed, 3),
+        "requests": stats.ok + stats.errors,
+        "ok": stats.ok,
+        "errors": stats.errors,
+        "warmup_errors": stats.warmup_errors,
+        "error_kinds": stats.error_kinds,
+        "rps": round(stats.ok / elapsed, 1) if elapsed > 0 else 0.0,
+        "ttft_p50_ms": round(percentile(stats.ttft, 50) * ms, 3),
+        "ttft_p99_ms": round(percentile(stats.ttft, 99) * ms, 3),
+        "ttfb_p50_ms": round(percentile(stats.ttfb, 50) * ms, 3),
+        "ttfb_p99_ms": round(percentile(stats.ttfb, 99) * ms, 3),
+        "total_p50_ms": round(percentile(stats.total, 50) * ms, 3),
+        "total_p99_ms": round(percentile(stats.total, 99) * ms, 3),
+        "sent_total": stats.sent_total,
+        "ok_total": stats.ok_total,
+        "http200_total": stats.http200_total,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8000/v1/messages")
+    p.add_argument("--key", default="sk-ant-bench", help="sent as x-api-key")
+    p.add_argument("--model", default="claude-sonnet-4-6")
+    p.add_argument("--tokens", type=int, default=64, help="max_tokens and x-sim-output-tokens")
+    p.add_argument("-c", "--concurrency", type=int, default=1)
+    p.add_argument("-n", "--requests", type=int, default=0, help="measured requests (0: no limit)")
+    p.add_argument("-d", "--duration", type=float, default=0, help="measured seconds (0: no limit)")
+    p.add_argument("--warmup", type=float, default=0, help="seconds of unmeasured load first")
+    p.add_argument("-H", "--header", action="append", default=[], help="extra 'Name: value'")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--markers", action="store_true", help="print #MEASURE_START/#MEASURE_END")
+    p.add_argument("--verbose-errors", action="store_true")
+    p.add_argument("--no-uvloop", action="store_true")
+    args = p.parse_args(argv)
+    if not args.requests and not args.duration:
+        p.error("give --requests and/or --duration")
+    if not args.no_uvloop:
+        try:
+            import uvloop
+
+            uvloop.install()
+        except ImportError:
+            pass
+    out = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(
+        f"c={out['concurrency']} {out['ok']} ok, {out['errors']} errors in {out['elapsed_s']} s: "
+        f"{out['rps']} req/s; TTFT p50 {out['ttft_p50_ms']} ms p99 {out['ttft_p99_ms']} ms; "
+        f"TTFB p50 {out['ttfb_p50_ms']} ms; total p50 {out['total_p50_ms']} ms "
+        f"p99 {out['total_p99_ms']} ms"
+    )
+    if out["error_kinds"]:
+        print(f"errors: {out['error_kinds']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,102 @@
+"""The CLI: one clear line for every mistake a person can make, and the commands that manage
+tenants and keys."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pg import asyncpg_dsn
+
+
+def tollgate(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "TOLLGATE_", "ANTHROPIC_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "api", *args],
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def one_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    return lines[0]
+
+
+def test_database_url_that_is_not_postgres_is_one_line() -> None:
+    result = tollgate("migrate", env={"DATABASE_URL": "mysql://root@localhost/x"})
+    assert result.returncode == 2
+    line = one_line(result)
+    assert "DATABASE_URL" in line and "Postgres" in line
+
+
+def test_unreachable_database_is_one_line() -> None:
+    result = tollgate("migrate", env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"})
+    assert result.returncode == 1
+    assert "cannot reach the database at 127.0.0.1:1/x" in one_line(result)
+
+
+def test_port_in_use_is_one_line(database_url: str, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = tollgate(
+            "serve",
+            "--port",
+            str(port),
+            env={"DATABASE_URL": asyncpg_dsn(database_url), "TOLLGATE_DATA_DIR": str(tmp_path)},
+        )
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is already in use" in one_line(result)
+
+
+def test_bad_setting_value_names_the_variable() -> None:
+    result = tollgate("migrate", env={"TOLLGATE_ON_DISCONNECT": "explode"})
+    assert result.returncode == 2
+    assert "TOLLGATE_ON_DISCONNECT" in one_line(result)
+
+
+def test_tenant_and_key_commands(database_url: str) -> None:
+    env = {"DATABASE_URL": asyncpg_dsn(database_url)}
+    created = tollgate("tenant", "create", "Acme Inc", "--plan", "pro", env=env)
+    assert created.returncode == 0, created.stderr
+    tenant_id = created.stdout.strip()
+    key = tollgate("key", "create", tenant_id, "--user", "u1", "--name", "ci", env=env)
+    assert key.returncode == 0, key.stderr
+    found = re.search(r"key:\s+(tg_live_\S+)", key.stdout)
+    key_id = re.search(r"key id:\s+(\S+)", key.stdout)
+    assert found and key_id
+    assert "not shown again" in key.stdout
+    revoked = tollgate("key", "revoke", key_id.group(1), env=env)
+    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    unknown = tollgate("tenant", "create", "X", "--plan", "platinum", env=env)
+    assert unknown.returncode == 1 and "unknown plan" in one_line(unknown)
+
+
+def test_help_lists_every_command() -> None:
+    result = tollgate("--help")
+    for command in ("dev", "serve", "migrate", "tenant", "key", "simulate-upstream"):
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize("args", [["key", "create", "not-a-uuid"], ["key", "revoke", "nope"]])
+def test_malformed_ids_are_refused_by_the_parser(args: list[str]) -> None:
+    result = tollgate(*args)
+    assert result.returncode == 2 and "not an id" in result.stderr

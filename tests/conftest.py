@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -77,7 +78,13 @@ def gateway_factory(
 
     yield start
     for gw in started:
+        pool = gw.state.engine.pool
+        deadline = time.monotonic() + 5
+        while pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.02)
+        leaked = pool.checkedout()  # type: ignore[attr-defined]
         gw.stop()
+        assert leaked == 0, f"{leaked} database connections still checked out after the test"
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.keys.service import create_key
 from api.main import create_app
 from api.settings import Settings
+from api.state import AppState
 from api.tenants.service import create_tenant
 
 
@@ -52,6 +53,11 @@ class Gateway:
     url: str
     server: uvicorn.Server
     thread: threading.Thread
+
+    @property
+    def state(self) -> AppState:
+        state: AppState = self.server.config.app.state.tollgate  # type: ignore[attr-defined]
+        return state
 
     def stop(self) -> None:
         self.server.should_exit = True

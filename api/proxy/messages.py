@@ -5,12 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.errors import REQUEST_ID_HEADER
+from api.errors import REQUEST_ID_HEADER, UpstreamTimeout
 from api.keys.auth import Caller
 from api.proxy.relay import RelayResponse
 from api.proxy.request import parse_json_object, parse_messages_request, read_body
-from api.proxy.service import NON_STREAMING_TIMEOUT_S, begin, call_whole, start_stream
-from api.proxy.upstream import UpstreamRefused, forwarded_headers, read_whole
+from api.proxy.service import BadGateway, begin, call_whole, start_stream
+from api.proxy.upstream import (
+    FirstByteTimeout,
+    UpstreamRefused,
+    UpstreamUnreachable,
+    forwarded_headers,
+    read_whole,
+)
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -42,9 +48,15 @@ async def count_tokens(request: Request, caller: Caller, state: State) -> Respon
     raw = await read_body(request, state.settings.max_body_bytes)
     parse_json_object(raw)
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    result = await read_whole(
-        state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, NON_STREAMING_TIMEOUT_S
-    )
+    timeout = float(state.settings.upstream_timeout_s)
+    try:
+        result = await read_whole(
+            state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout
+        )
+    except FirstByteTimeout:
+        raise UpstreamTimeout("the upstream did not answer in time") from None
+    except UpstreamUnreachable:
+        raise BadGateway("the upstream could not be reached") from None
     if isinstance(result, UpstreamRefused):
         return Response(result.body, result.status, result.headers)
     response, content = result

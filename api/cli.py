@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         settings = load_settings() if args.needs_settings else None
+        if args.needs_settings:
+            from billing.settings import load_billing_settings
+
+            load_billing_settings()  # a half-configured billing stops start-up, too
         args.handler(args, settings)
     except SettingsError as exc:
         fail(str(exc), code=2)

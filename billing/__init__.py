@@ -1,0 +1,1 @@
+"""Everything Razorpay: subscriptions, webhooks, the reconciling sync and overage billing."""

@@ -10,6 +10,7 @@ import uuid
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,12 @@ def install_error_handlers(app: FastAPI) -> None:
         message = f"{where}: {first.get('msg')}" if where else str(first.get("msg"))
         return error_response(400, "invalid_request_error", message, request_id_of(request))
 
+    async def on_client_gone(request: Request, exc: Exception) -> Response:
+        # The client hung up while sending its request: nothing was spent, nobody is listening.
+        return error_response(
+            400, "invalid_request_error", "client disconnected", request_id_of(request)
+        )
+
     async def on_unexpected(request: Request, exc: Exception) -> Response:
         rid = request_id_of(request)
         log.exception("unhandled error", extra={"request_id": rid})
@@ -136,4 +143,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(TollgateError, on_tollgate_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(ClientDisconnect, on_client_gone)
     app.add_exception_handler(Exception, on_unexpected)

@@ -35,5 +35,5 @@ def configure_logging(level: str = "info", *, json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("httpx", "httpcore", "pgserver", "alembic", "anthropic"):
+    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "pgserver", "alembic", "anthropic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

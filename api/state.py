@@ -33,7 +33,7 @@ class AppState:
     key_cache: KeyCache
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:  # async: no threadpool hop per request
     state: AppState = request.app.state.tollgate
     return state
 

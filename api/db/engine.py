@@ -52,11 +52,13 @@ def locate_database(settings: Settings) -> DatabaseLocation:
     return DatabaseLocation(to_asyncpg_url(embedded.start()), embedded)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
+    # No overflow: a connection is held for one short statement, so waiting for a pooled one
+    # is far cheaper than opening (and then closing) a new session under load.
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_pre_ping=False,
         pool_timeout=5,
         connect_args={"timeout": 5, "command_timeout": 10},

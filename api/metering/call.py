@@ -1,7 +1,8 @@
 """One metered upstream call: a pump task reads the upstream stream, meters every chunk and
-hands it to the client encoder through a small queue; when the stream ends (or fails, or the
-client leaves) the pump settles the ledger row itself. The pump owns the upstream response, so
-a client hang-up or a cancelled handler can never skip the ledger write.
+hands it to a sink — the ASGI `send` of /v1/messages directly, or a small queue that /chat's
+encoder reads; when the stream ends (or fails, or the client leaves) the pump settles the
+ledger row itself. The pump owns the upstream response, so a client hang-up or a cancelled
+handler can never skip the ledger write.
 
 Client hang-up: `drain` keeps reading the upstream to its end so the exact usage is billed;
 `close` closes the upstream at once and bills what was seen (output from the last usage, or the
@@ -14,7 +15,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,7 @@ from api.pricing.table import ModelPrice
 
 log = logging.getLogger(__name__)
 
+Sink = Callable[[bytes], Awaitable[None]]
 _END = b""
 _QUEUE_CHUNKS = 64  # backpressure: a slow client slows the upstream read, not our memory
 _DELTA_EVENT = b"event: content_block_delta"
@@ -114,16 +116,25 @@ class MeteredCall:
         self._drain = drain_on_disconnect
         self._transport_error: str | None = None
         self._deltas = 0
-        self._queue: asyncio.Queue[bytes] = asyncio.Queue(_QUEUE_CHUNKS)
-        self._pump = writer.spawn(self._run(), name=f"pump-{ctx.request_id}")
+        self._queue: asyncio.Queue[bytes] | None = None
+        self._sink: Sink | None = None
+        self._pump: asyncio.Task[None] | None = None
+
+    def start(self, sink: Sink) -> None:
+        """Start pumping; every chunk goes to `sink` until the client is gone."""
+        self._sink = sink
+        self._pump = self._writer.spawn(self._run(), name=f"pump-{self.ctx.request_id}")
 
     @property
     def upstream_request_id(self) -> str | None:
         return self.response.headers.get("request-id")
 
     async def relay(self) -> AsyncIterator[bytes]:
-        """The upstream bytes, as they arrive, for the client encoder."""
-        while (chunk := await self._queue.get()) is not _END:
+        """Start pumping into a queue and yield the upstream bytes as they arrive."""
+        queue: asyncio.Queue[bytes] = asyncio.Queue(_QUEUE_CHUNKS)
+        self._queue = queue
+        self.start(queue.put)
+        while (chunk := await queue.get()) is not _END:
             yield chunk
 
     def disconnect(self) -> None:
@@ -131,22 +142,24 @@ class MeteredCall:
         if self.client_gone:
             return
         self.client_gone = True
-        while not self._queue.empty():  # unblock a pump waiting on a full queue
-            self._queue.get_nowait()
-        self._queue.put_nowait(_END)
-        if not self._drain:
+        if self._queue is not None:
+            while not self._queue.empty():  # unblock a pump waiting on a full queue
+                self._queue.get_nowait()
+            self._queue.put_nowait(_END)
+        if not self._drain and self._pump is not None:
             self._pump.cancel()
 
     async def finished(self) -> Settlement | None:
-        """Wait until the row is settled (tests and non-streaming callers)."""
-        await asyncio.wait({self._pump})
+        """Wait until the row is settled."""
+        if self._pump is not None:
+            await asyncio.wait({self._pump})
         return self.settlement
 
     async def _feed(self, chunk: bytes) -> None:
         self.meter.observe(chunk)
         self._deltas += chunk.count(_DELTA_EVENT)
-        if not self.client_gone:
-            await self._queue.put(chunk)
+        if not self.client_gone and self._sink is not None:
+            await self._sink(chunk)
 
     async def _run(self) -> None:
         try:
@@ -155,11 +168,11 @@ class MeteredCall:
                 await self._feed(chunk)
         except httpx2.TimeoutException:
             self._transport_error = "timeout"
-        except (httpx2.HTTPError, OSError) as exc:
-            log.warning("upstream stream broke: %s", type(exc).__name__)
-            self._transport_error = "broken"
         except asyncio.CancelledError:
             pass  # close-on-disconnect or shutdown: bill what was seen
+        except Exception as exc:  # whatever broke the stream, the row is still settled
+            log.warning("upstream stream broke: %s", type(exc).__name__)
+            self._transport_error = "broken"
         finally:
             await asyncio.shield(self._finish())
 
@@ -179,5 +192,5 @@ class MeteredCall:
             counted_deltas=self._deltas,
         )
         await self._writer.settle(self.settlement)
-        if not self.client_gone:
+        if not self.client_gone and self._queue is not None:
             await self._queue.put(_END)

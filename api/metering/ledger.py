@@ -5,7 +5,7 @@ spooled record be replayed any number of times and still count once."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -73,8 +73,11 @@ class Settlement:
     http_status: int | None
     error_type: str | None
 
+    def params(self) -> dict[str, Any]:
+        return _shallow(self)
+
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = _shallow(self)
         out["id"] = str(self.id)
         out["cost_usd"] = str(self.cost_usd)
         for name in ("first_token_at", "ended_at"):
@@ -94,10 +97,15 @@ class Settlement:
 
 
 async def open_request(conn: AsyncConnection, row: OpenRequest) -> None:
-    await conn.execute(_OPEN, asdict(row))
+    await conn.execute(_OPEN, _shallow(row))
 
 
 async def settle(conn: AsyncConnection, settlement: Settlement) -> bool:
     """Make the row final. True if this call settled it, False if it already was."""
-    result = await conn.execute(_SETTLE, asdict(settlement))
+    result = await conn.execute(_SETTLE, settlement.params())
     return result.first() is not None
+
+
+def _shallow(obj: OpenRequest | Settlement) -> dict[str, Any]:
+    """Field values as a dict, without `asdict`'s deep copy (this runs twice per request)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}

@@ -29,18 +29,21 @@ class RelayResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+
+        async def send_chunk(chunk: bytes) -> None:
+            try:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            except OSError:  # servers other than uvicorn may raise once the client is gone
+                self.call.disconnect()
+
         watcher = asyncio.create_task(self._watch(receive))
         try:
-            async for chunk in self.call.relay():
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self.call.start(send_chunk)  # the pump writes to the socket itself: no hand-off
+            await self.call.finished()
             if not self.call.client_gone:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            self.call.disconnect()
         finally:
             watcher.cancel()
-            if not self.call.client_gone and self.call.settlement is None:
-                self.call.disconnect()  # we stopped relaying early (an error in send)
 
     async def _watch(self, receive: Receive) -> None:
         while True:

@@ -1,0 +1,733 @@
+"""One full benchmark run: direct simulator vs Tollgate vs LiteLLM, streaming /v1/messages.
+
+    .venv/bin/python bench/run.py [--no-litellm] [--profile] [--quick]
+
+What it does (see bench/README.md for the method):
+
+1. starts the simulated upstream (`tollgate simulate-upstream`, pinned with `taskset -c 1`);
+2. creates a fresh Postgres database, migrates it, creates a `pro` tenant and a key;
+3. starts Tollgate (`tollgate serve`, one worker, `taskset -c 0`);
+4. runs `bench/loadgen.py` (`taskset -c 1`) at each concurrency level against the simulator
+   directly, then against Tollgate; after each Tollgate level it waits for the ledger to settle
+   and checks that rows with status 'ok' == requests that completed with 200 + message_stop;
+5. optionally profiles Tollgate under c=32 with py-spy (`--profile`);
+6. stops Tollgate, starts LiteLLM's proxy (`taskset -c 0`, one worker, no database) from a
+   separate virtualenv, pointed at the same simulator, and runs the same levels against it;
+7. prints a markdown table and writes JSON + markdown to bench/results/.
+
+While each level runs, the server under test is sampled with psutil (process tree): peak RSS,
+and average CPU over exactly the measured window (loadgen prints markers around it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENV_BIN = Path(sys.executable).parent
+TOLLGATE = str(VENV_BIN / "tollgate")
+PG = "postgresql://postgres@127.0.0.1:5432"
+GATEWAY_CORE = "0"
+CLIENT_CORE = "1"
+MODEL = "claude-sonnet-4-6"
+PG_PID: int | None = None
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode} before listening; see its log")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"{what} did not listen on {port} within {timeout} s")
+
+
+def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with {proc.returncode} during start-up; see its log")
+        with contextlib.suppress(Exception), urllib.request.urlopen(url, timeout=1) as r:
+            if r.status == 200:
+                return
+        time.sleep(0.25)
+    raise SystemExit(f"{what} not ready at {url} within {timeout} s")
+
+
+def psql(db: str, sql: str) -> str:
+    out = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-At", "-F", "\t", "-c", sql],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip()
+
+
+def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# -- sampling ----------------------------------------------------------------------------
+
+
+def tree(pid: int) -> list[psutil.Process]:
+    try:
+        p = psutil.Process(pid)
+        return [p, *p.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def tree_cpu(pid: int) -> float:
+    total = 0.0
+    for p in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            t = p.cpu_times()
+            total += t.user + t.system
+    return total
+
+
+def tree_rss(pid: int) -> int:
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += p.memory_info().rss
+    return total
+
+
+def postmaster_pid() -> int | None:
+    """The pid of the Postgres server the benchmark uses (its postmaster.pid), if readable."""
+    with contextlib.suppress(Exception):
+        data_dir = psql("postgres", "show data_directory")
+        return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
+    return None
+
+
+def pg_cpu(pid: int | None) -> float:
+    """CPU seconds of the whole Postgres cluster: the postmaster, its live children, and (via
+    children_user/children_system) every backend it already reaped, so short-lived connections
+    are counted too."""
+    if pid is None:
+        return 0.0
+    try:
+        p = psutil.Process(pid)
+        t = p.cpu_times()
+        total = t.user + t.system + t.children_user + t.children_system
+        for c in p.children():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                ct = c.cpu_times()
+                total += ct.user + ct.system
+        return total
+    except psutil.NoSuchProcess:
+        return 0.0
+
+
+def core_busy() -> list[float]:
+    """Busy seconds per CPU (everything but idle and iowait)."""
+    out = []
+    for t in psutil.cpu_times(percpu=True):
+        out.append(
+            sum(t)
+            - t.idle
+            - getattr(t, "iowait", 0.0)
+            - getattr(t, "guest", 0.0)
+            - getattr(t, "guest_nice", 0.0)
+        )
+    return out
+
+
+class Sampler(threading.Thread):
+    """Samples the RSS of a process tree every `interval` seconds until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_rss = tree_rss(pid)
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        self.peak_rss = max(self.peak_rss, tree_rss(self.pid))
+
+
+# -- one level ---------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    target: str
+    concurrency: int
+    result: dict[str, object]
+    server_cpu_pct: float
+    server_peak_rss_mb: float
+    server_rss_after_mb: float
+    client_cpu_pct: float  # the load generator
+    sim_cpu_pct: float  # the simulator (shares core 1 with the load generator)
+    pg_cpu_pct: float  # the whole Postgres cluster (not pinned)
+    core_busy_pct: list[float]  # per CPU, system-wide
+    ledger: dict[str, object] = field(default_factory=dict)
+
+
+def run_level(
+    target: str,
+    url: str,
+    key: str,
+    concurrency: int,
+    server_pid: int,
+    sim_pid: int,
+    plan: dict[str, float],
+    logdir: Path,
+) -> Level:
+    cmd = [
+        "taskset", "-c", CLIENT_CORE, sys.executable, str(BENCH / "loadgen.py"),
+        "--url", url, "--key", key, "--model", MODEL, "-c", str(concurrency),
+        "--warmup", str(plan["warmup"]), "--json", "--markers",
+    ]  # fmt: skip
+    if plan.get("requests"):
+        cmd += ["--requests", str(int(plan["requests"]))]
+    if plan.get("duration"):
+        cmd += ["--duration", str(plan["duration"])]
+    sampler = Sampler(server_pid)
+    sampler.start()
+    errf = open(logdir / f"loadgen-{target}-c{concurrency}.err", "w")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, bufsize=1)
+    marks: dict[str, tuple[float, float, float, float, float, list[float]]] = {}
+    result: dict[str, object] | None = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        line = line.strip()
+        if line in ("#MEASURE_START", "#MEASURE_END"):
+            marks[line] = (
+                time.perf_counter(),
+                tree_cpu(server_pid),
+                tree_cpu(proc.pid),
+                tree_cpu(sim_pid) if sim_pid != server_pid else 0.0,
+                pg_cpu(PG_PID),
+                core_busy(),
+            )
+        elif line.startswith("{"):
+            result = json.loads(line)
+    proc.wait()
+    errf.close()
+    sampler.stop()
+    if proc.returncode != 0 or result is None:
+        raise SystemExit(f"loadgen failed ({proc.returncode}); see {errf.name}")
+    t0, s0, c0, m0, p0, k0 = marks["#MEASURE_START"]
+    t1, s1, c1, m1, p1, k1 = marks["#MEASURE_END"]
+    wall = max(t1 - t0, 1e-9)
+    return Level(
+        target=target,
+        concurrency=concurrency,
+        result=result,
+        server_cpu_pct=round(100 * (s1 - s0) / wall, 1),
+        server_peak_rss_mb=round(sampler.peak_rss / 2**20, 1),
+        server_rss_after_mb=round(tree_rss(server_pid) / 2**20, 1),
+        client_cpu_pct=round(100 * (c1 - c0) / wall, 1),
+        sim_cpu_pct=round(100 * (m1 - m0) / wall, 1) if sim_pid != server_pid else 0.0,
+        pg_cpu_pct=round(100 * (p1 - p0) / wall, 1),
+        core_busy_pct=[round(100 * (b - a) / wall, 1) for a, b in zip(k0, k1, strict=True)],
+    )
+
+
+# -- ledger ------------------------------------------------------------------------------
+
+
+def ledger_counts(db: str) -> Counter[str]:
+    rows = psql(db, "select status, count(*) from usage_ledger group by status")
+    out: Counter[str] = Counter()
+    for line in rows.splitlines():
+        status, n = line.split("\t")
+        out[status] = int(n)
+    return out
+
+
+def settle_ledger(db: str, timeout: float = 15.0) -> Counter[str]:
+    """Counts once no row is in flight any more (or after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts = ledger_counts(db)
+        if counts.get("in_flight", 0) == 0 or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)
+
+
+def pg_sessions(db: str) -> int:
+    """Sessions ever established to `db` (pg_stat_database.sessions, Postgres 14+)."""
+    with contextlib.suppress(Exception):
+        return int(psql(db, f"select sessions from pg_stat_database where datname = '{db}'"))
+    return 0
+
+
+def spool_records(data_dir: Path) -> int:
+    spool = data_dir / "spool"
+    if not spool.exists():
+        return 0
+    n = 0
+    for f in spool.glob("*.jsonl"):
+        with contextlib.suppress(OSError):
+            n += sum(1 for _ in f.open("rb"))
+    return n
+
+
+# -- py-spy ------------------------------------------------------------------------------
+
+
+def profile(url: str, key: str, gw_pid: int, sim_pid: int, logdir: Path, seconds: float) -> dict:
+    pyspy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
+    if not pyspy:
+        return {"error": "py-spy not installed (pip install py-spy into the venv)"}
+    raw = logdir / "profile-c32.txt"
+    rec = subprocess.Popen(
+        ["taskset", "-c", CLIENT_CORE, pyspy, "record", "--pid", str(gw_pid), "--rate", "200",
+         "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw), "--nonblocking"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    time.sleep(1.0)
+    level = run_level(
+        "tollgate+py-spy", url, key, 32, gw_pid, sim_pid,
+        {"warmup": 0.5, "duration": seconds}, logdir,
+    )  # fmt: skip
+    out, _ = rec.communicate(timeout=seconds + 30)
+    (logdir / "py-spy.log").write_text(out or "")
+    if rec.returncode != 0 or not raw.exists():
+        return {
+            "error": f"py-spy failed ({rec.returncode}): {(out or '').strip()[-500:]}",
+            "ok_total": level.result["ok_total"],
+        }
+    own, incl, total = aggregate_raw(raw)
+    return {
+        "rps_under_profiler": level.result["rps"],
+        "ok_total": level.result["ok_total"],
+        "errors": level.result["errors"],
+        "samples": total,
+        "own_top": [(name, n, round(100 * n / total, 1)) for name, n in own.most_common(25)],
+        "inclusive_top": [(name, n, round(100 * n / total, 1)) for name, n in incl.most_common(40)],
+        "raw": str(raw),
+    }
+
+
+_FRAME_RE = re.compile(r"^(?P<func>.*?) \((?P<file>.*?)(?::\d+)?\)$")
+
+
+def _frame_name(frame: str) -> str:
+    m = _FRAME_RE.match(frame.strip())
+    if not m:
+        return frame.strip()
+    file = m.group("file")
+    for marker in ("site-packages/", "lib/python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+            break
+    file = file.replace(str(REPO) + "/", "")
+    return f"{m.group('func')} ({file})"
+
+
+def aggregate_raw(path: Path) -> tuple[Counter[str], Counter[str], int]:
+    own: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [_frame_name(f) for f in stack.split(";")]
+        frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
+        if not frames:
+            continue
+        total += n
+        own[frames[-1]] += n
+        for f in set(frames):
+            incl[f] += n
+    return own, incl, total
+
+
+# -- the run -----------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    model = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    mem = psutil.virtual_memory().total
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "memory": f"{mem / 2**30:.1f} GiB",
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def litellm_version(bin_path: Path) -> str:
+    py = bin_path.parent / "python"
+    out = subprocess.run(
+        [str(py), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip() or "?"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--levels", default="1,32,128")
+    ap.add_argument("--targets", default="direct,tollgate,litellm")
+    ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
+    ap.add_argument("--profile", action="store_true", help="py-spy Tollgate under c=32")
+    ap.add_argument("--profile-seconds", type=float, default=12)
+    ap.add_argument("--duration", type=float, default=10, help="measured seconds per level")
+    ap.add_argument("--c1-requests", type=int, default=2000, help="cap at c=1")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--quick", action="store_true", help="3 s levels (smoke test)")
+    ap.add_argument("--keep-db", action="store_true")
+    ap.add_argument("--results", default=str(BENCH / "results"))
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.c1_requests, args.warmup = 3.0, 500, 0.5
+    levels = [int(x) for x in args.levels.split(",")]
+    targets = args.targets.split(",")
+    if args.no_litellm and "litellm" in targets:
+        targets.remove("litellm")
+
+    global PG_PID
+    PG_PID = postmaster_pid()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    logdir = Path(f"/tmp/tollgate-bench-{stamp}")
+    logdir.mkdir(parents=True)
+    data_dir = logdir / "data"
+    db = f"tollgate_bench_{stamp.replace('-', '_')}"
+    log(f"logs in {logdir}")
+
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(
+        name: str, cmd: list[str], env: dict[str, str], cwd: Path = REPO
+    ) -> subprocess.Popen[bytes]:
+        f = open(logdir / f"{name}.log", "wb")  # noqa: SIM115
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        procs.append(p)
+        return p
+
+    levels_out: list[Level] = []
+    notes: list[str] = []
+    prof: dict | None = None
+    lt_version = None
+    try:
+        # 1. simulator
+        sim_port = free_port()
+        base_env = {
+            k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "LITELLM"))
+        }
+        sim = start(
+            "simulator",
+            ["taskset", "-c", CLIENT_CORE, TOLLGATE, "simulate-upstream", "--port", str(sim_port)],
+            base_env,
+        )
+        wait_port(sim_port, sim, 20, "simulator")
+        sim_url = f"http://127.0.0.1:{sim_port}/v1/messages"
+
+        def levels_for(target: str, url: str, key: str, server_pid: int) -> list[Level]:
+            out = []
+            for c in levels:
+                plan = {"warmup": args.warmup, "duration": args.duration}
+                if c == 1:
+                    plan["requests"] = args.c1_requests
+                log(f"{target} c={c} ...")
+                lv = run_level(target, url, key, c, server_pid, sim.pid, plan, logdir)
+                r = lv.result
+                log(
+                    f"  {r['rps']} req/s, TTFT p50 {r['ttft_p50_ms']} ms "
+                    f"p99 {r['ttft_p99_ms']} ms, errors {r['errors']}+{r['warmup_errors']} "
+                    f"(warm-up), CPU {lv.server_cpu_pct}%, Postgres {lv.pg_cpu_pct}%, "
+                    f"cores {lv.core_busy_pct}, "
+                    f"peak RSS {lv.server_peak_rss_mb} MB"
+                )
+                out.append(lv)
+                if target == "tollgate":
+                    lv.ledger = check_ledger(lv)
+                    log(f"  ledger: {lv.ledger}")
+            return out
+
+        expected_ok = [0]
+        last_sessions = [0]
+
+        def check_ledger(lv: Level) -> dict[str, object]:
+            expected_ok[0] += int(lv.result["ok_total"])  # type: ignore[arg-type]
+            counts = settle_ledger(db)
+            ok = counts.get("ok", 0)
+            spooled = spool_records(data_dir)
+            time.sleep(0.6)  # sessions are counted when they end; let the stats flush
+            sessions = pg_sessions(db)
+            new_sessions = sessions - last_sessions[0]
+            last_sessions[0] = sessions
+            return {
+                "new_pg_sessions": new_sessions,
+                "ok_rows": ok,
+                "expected_ok": expected_ok[0],
+                "lost": expected_ok[0] - ok,
+                "statuses": dict(counts),
+                "spooled": spooled,
+            }
+
+        if "direct" in targets:
+            levels_out += levels_for("direct", sim_url, "sk-ant-bench", sim.pid)
+
+        # 2-3. Tollgate
+        if "tollgate" in targets:
+            psql("postgres", f"create database {db}")
+            env = {
+                **base_env,
+                "DATABASE_URL": f"{PG}/{db}",
+                "TOLLGATE_UPSTREAM": "simulated",
+                "ANTHROPIC_BASE_URL": f"http://127.0.0.1:{sim_port}",
+                "TOLLGATE_DATA_DIR": str(data_dir),
+            }
+            env.pop("ANTHROPIC_API_KEY", None)
+            subprocess.run([TOLLGATE, "migrate"], env=env, check=True, capture_output=True)
+            last_sessions[0] = pg_sessions(db)
+            tenant = subprocess.run(
+                [TOLLGATE, "tenant", "create", "bench", "--plan", "pro"],
+                env=env, check=True, capture_output=True, text=True,
+            ).stdout.strip().splitlines()[-1]  # fmt: skip
+            keyout = subprocess.run(
+                [TOLLGATE, "key", "create", tenant],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+            key = re.search(r"^key:\s+(\S+)", keyout, re.M).group(1)  # type: ignore[union-attr]
+            gw_port = free_port()
+            gw = start(
+                "tollgate",
+                ["taskset", "-c", GATEWAY_CORE, TOLLGATE, "serve", "--port", str(gw_port)],
+                env,
+            )
+            wait_http_ok(f"http://127.0.0.1:{gw_port}/readyz", gw, 30, "tollgate")
+            log(f"tollgate pid {gw.pid} on :{gw_port}, idle RSS {tree_rss(gw.pid) / 2**20:.1f} MB")
+            gw_url = f"http://127.0.0.1:{gw_port}/v1/messages"
+            levels_out += levels_for("tollgate", gw_url, key, gw.pid)
+            if args.profile:
+                log(f"profiling tollgate under c=32 for {args.profile_seconds} s with py-spy ...")
+                prof = profile(gw_url, key, gw.pid, sim.pid, logdir, args.profile_seconds)
+                expected_ok[0] += int(prof.get("ok_total", 0))
+                log(f"  profile: {prof.get('error') or prof.get('raw')}")
+            stop(gw)
+            if gw.returncode not in (0, -2, 130):
+                notes.append(f"tollgate exited with {gw.returncode}")
+            # after a graceful stop, nothing may be left in flight
+            final = ledger_counts(db)
+            notes.append(
+                f"Tollgate ledger after a graceful stop: {dict(final)}; expected 'ok' rows "
+                "(every 200 + message_stop, warm-up and profiled runs included): "
+                f"{expected_ok[0]}; "
+                f"spooled settlements: {spool_records(data_dir)}"
+            )
+            warn = [
+                line
+                for line in (logdir / "tollgate.log").read_text(errors="replace").splitlines()
+                if '"level": "info"' not in line
+            ]
+            if warn:
+                notes.append(f"tollgate log: {len(warn)} non-info lines, first: {warn[0][:300]}")
+
+        # 6. LiteLLM
+        if "litellm" in targets:
+            lbin = Path(args.litellm_bin)
+            if not lbin.exists():
+                notes.append(f"LiteLLM skipped: {lbin} not found (pip install 'litellm[proxy]')")
+            else:
+                lt_version = litellm_version(lbin)
+                master = "sk-bench-" + secrets.token_hex(16)
+                cfg = logdir / "litellm.yaml"
+                cfg.write_text(
+                    "model_list:\n"
+                    f"  - model_name: {MODEL}\n"
+                    "    litellm_params:\n"
+                    f"      model: anthropic/{MODEL}\n"
+                    f"      api_base: http://127.0.0.1:{sim_port}\n"
+                    "      api_key: sk-ant-bench-not-a-real-key\n"
+                    "litellm_settings:\n"
+                    "  telemetry: false\n"
+                    "  set_verbose: false\n"
+                    "general_settings:\n"
+                    "  disable_spend_logs: true\n"
+                    "  disable_error_logs: true\n"
+                )
+                lenv = {
+                    **base_env,
+                    "LITELLM_MASTER_KEY": master,
+                    "LITELLM_LOCAL_MODEL_COST_MAP": "True",  # no internet: do not fetch prices
+                    "LITELLM_LOG": "ERROR",
+                    "LITELLM_DONT_SHOW_FEEDBACK_BOX": "true",
+                }
+                lport = free_port()
+                lt = start(
+                    "litellm",
+                    ["taskset", "-c", GATEWAY_CORE, str(lbin), "--config", str(cfg),
+                     "--host", "127.0.0.1", "--port", str(lport), "--num_workers", "1"],
+                    lenv, cwd=logdir,
+                )  # fmt: skip
+                wait_http_ok(f"http://127.0.0.1:{lport}/health/liveliness", lt, 120, "litellm")
+                log(
+                    f"litellm {lt_version} pid {lt.pid} on :{lport}, "
+                    f"idle RSS {tree_rss(lt.pid) / 2**20:.1f} MB"
+                )
+                levels_out += levels_for(
+                    "litellm", f"http://127.0.0.1:{lport}/v1/messages", master, lt.pid
+                )
+                stop(lt)
+    finally:
+        for p in reversed(procs):
+            stop(p)
+        if not args.keep_db:
+            with contextlib.suppress(Exception):
+                psql("postgres", f"drop database if exists {db}")
+
+    report = render(levels_out, prof, notes, lt_version, args)
+    print(report)
+    results = Path(args.results)
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "latest.md").write_text(report)
+    (results / "latest.json").write_text(
+        json.dumps(
+            {
+                "machine": machine(),
+                "levels": [lv.__dict__ for lv in levels_out],
+                "profile": prof,
+                "notes": notes,
+                "litellm_version": lt_version,
+                "logs": str(logdir),
+            },
+            indent=2,
+        )
+    )
+    log(f"wrote {results / 'latest.md'} and latest.json; logs in {logdir}")
+
+
+def render(
+    levels: list[Level],
+    prof: dict | None,
+    notes: list[str],
+    lt_version: str | None,
+    args: argparse.Namespace,
+) -> str:
+    m = machine()
+    direct = {lv.concurrency: lv for lv in levels if lv.target == "direct"}
+    litellm = {lv.concurrency: lv for lv in levels if lv.target == "litellm"}
+    lines = [
+        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['memory']} RAM, Linux {m['kernel']}, "
+        f"Python {m['python']}. Gateway on core {GATEWAY_CORE}; simulator + load generator on "
+        f"core {CLIENT_CORE}; Postgres 15 not pinned. 64-token streams, no simulated delays. "
+        f"{args.duration:g} s per level after {args.warmup:g} s warm-up "
+        f"(c=1: at most {args.c1_requests} requests)."
+        + (f" LiteLLM {lt_version}." if lt_version else ""),
+        "",
+        "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | errors "
+        "| server CPU | server peak RSS | Postgres CPU | core 0 / core 1 busy "
+        "| ledger ok / expected | new PG sessions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for lv in levels:
+        r = lv.result
+        d = direct.get(lv.concurrency)
+        added = "—"
+        if d and lv.target != "direct":
+            delta = float(r["ttft_p50_ms"]) - float(d.result["ttft_p50_ms"])  # type: ignore[arg-type]
+            added = f"+{delta:.2f} ms"
+        ledger = "—"
+        sessions = lv.ledger.get("new_pg_sessions", "—") if lv.ledger else "—"
+        if lv.ledger:
+            ledger = f"{lv.ledger['ok_rows']} / {lv.ledger['expected_ok']}"
+            if lv.ledger["lost"]:
+                ledger += f" (**{lv.ledger['lost']} lost**)"
+        errs = f"{r['errors']}" + (
+            f" (+{r['warmup_errors']} warm-up)" if r["warmup_errors"] else ""
+        )
+        busy = " / ".join(f"{x:.0f}%" for x in lv.core_busy_pct[:2])
+        lines.append(
+            f"| {lv.target} | {lv.concurrency} | {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
+            f"| {r['ttft_p99_ms']} | {added} | {errs} | {lv.server_cpu_pct:.0f}% "
+            f"| {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% | {busy} | {ledger} "
+            f"| {sessions} |"
+        )
+    tg = {lv.concurrency: lv for lv in levels if lv.target == "tollgate"}
+    if tg and litellm:
+        lines.append("")
+        ratios = [
+            f"c={c}: {float(tg[c].result['rps']) / float(litellm[c].result['rps']):.1f}x"  # type: ignore[arg-type]
+            for c in sorted(tg)
+            if c in litellm and float(litellm[c].result["rps"])  # type: ignore[arg-type]
+        ]
+        lines.append("Tollgate / LiteLLM throughput: " + ", ".join(ratios))
+    if prof:
+        lines += ["", "py-spy, Tollgate under c=32 (own time, top 15):", ""]
+        if "error" in prof:
+            lines.append(f"profile failed: {prof['error']}")
+        else:
+            lines.append(
+                f"{prof['samples']} samples; {prof['rps_under_profiler']} req/s under the profiler"
+            )
+            lines.append("")
+            lines.append("| own % | function (file) |")
+            lines.append("|---:|---|")
+            for name, _n, pct in prof["own_top"][:15]:
+                lines.append(f"| {pct} | `{name}` |")
+    if notes:
+        lines += ["", *(f"- {n}" for n in notes)]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

@@ -157,6 +157,8 @@ class UsageLedger(Base):
     error_type: Mapped[str | None] = mapped_column(Text)
     # Which server process holds the in-flight row (for the crash reaper).
     owner: Mapped[str | None] = mapped_column(Text)
+    # The budget period whose counters this request's reservation and spend belong to.
+    period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         CheckConstraint(
@@ -203,3 +205,24 @@ class SpendCounter(Base):
         ),
         CheckConstraint("reserved_usd >= 0 AND in_flight >= 0", name="non_negative"),
     )
+
+
+class RateWindow(Base):
+    """Requests started per API key per minute, for the sliding-window rpm limit."""
+
+    __tablename__ = "rate_windows"
+
+    api_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class ServerHeartbeat(Base):
+    """Each server process says it is alive; the reaper releases what dead ones held."""
+
+    __tablename__ = "server_heartbeats"
+
+    owner: Mapped[str] = mapped_column(Text, primary_key=True)
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))

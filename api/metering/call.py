@@ -16,7 +16,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import httpx2
@@ -43,6 +43,7 @@ class CallContext:
     price_version: str
     started_at: datetime
     started_mono: float
+    headers: dict[str, str] = field(default_factory=dict)  # quota headers for the response
 
     def at(self, mono: float) -> datetime:
         return self.started_at + timedelta(seconds=mono - self.started_mono)

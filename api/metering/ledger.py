@@ -13,29 +13,21 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-_OPEN = text(
+_RESERVE = text(
     """
-    INSERT INTO usage_ledger (id, tenant_id, api_key_id, end_user_id, endpoint, model, status,
-                              started_at, owner)
-    VALUES (:id, :tenant_id, :api_key_id, :end_user_id, :endpoint, :model, 'in_flight',
-            :started_at, :owner)
+    SELECT * FROM tollgate_reserve(
+        :id, :tenant_id, :api_key_id, :end_user_id, :endpoint, :model, :started_at,
+        :period_start, :period_end, :hard_usd, :soft_usd, :owner)
     """
 )
 
 _SETTLE = text(
     """
-    UPDATE usage_ledger
-    SET status = :status, model = :model,
-        input_tokens = :input_tokens, output_tokens = :output_tokens,
-        cache_write_5m_tokens = :cache_write_5m_tokens,
-        cache_write_1h_tokens = :cache_write_1h_tokens,
-        cache_read_tokens = :cache_read_tokens, web_search_requests = :web_search_requests,
-        cost_usd = :cost_usd, price_version = :price_version,
-        first_token_at = :first_token_at, ended_at = :ended_at,
-        upstream_request_id = :upstream_request_id, http_status = :http_status,
-        error_type = :error_type
-    WHERE id = :id AND status = 'in_flight'
-    RETURNING id
+    SELECT tollgate_settle(
+        :id, :status, :model, :input_tokens, :output_tokens, :cache_write_5m_tokens,
+        :cache_write_1h_tokens, :cache_read_tokens, :web_search_requests, :cost_usd,
+        :price_version, :first_token_at, :ended_at, :upstream_request_id, :http_status,
+        :error_type)
     """
 )
 
@@ -50,6 +42,27 @@ class OpenRequest:
     model: str
     started_at: datetime
     owner: str
+    period_start: datetime
+    period_end: datetime
+    hard_usd: Decimal  # the worst-case cost (hard mode reserves this)
+    soft_usd: Decimal  # the estimate (soft mode reserves this)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What `tollgate_reserve` decided, and where the tenant stands."""
+
+    outcome: str  # ok | budget | user_budget | rate | concurrency
+    retry_after: int
+    budget: Decimal
+    spent: Decimal
+    reserved: Decimal
+    rpm: int
+    rpm_used: int | None
+    concurrency: int
+    in_flight: int
+    user_budget: Decimal | None
+    user_spent: Decimal | None
 
 
 @dataclass(frozen=True)
@@ -96,16 +109,18 @@ class Settlement:
         return cls(**values)
 
 
-async def open_request(conn: AsyncConnection, row: OpenRequest) -> None:
-    await conn.execute(_OPEN, _shallow(row))
+async def reserve(conn: AsyncConnection, row: OpenRequest) -> Reservation:
+    """Check every limit and, if all pass, reserve and open the in-flight row (one round trip)."""
+    found = (await conn.execute(_RESERVE, _shallow(row))).one()
+    return Reservation(*found)
 
 
 async def settle(conn: AsyncConnection, settlement: Settlement) -> bool:
-    """Make the row final. True if this call settled it, False if it already was."""
-    result = await conn.execute(_SETTLE, settlement.params())
-    return result.first() is not None
+    """Make the row final and move its reservation to spend. True if this call settled it,
+    False if it already was (a replay)."""
+    return bool((await conn.execute(_SETTLE, settlement.params())).scalar_one())
 
 
-def _shallow(obj: OpenRequest | Settlement) -> dict[str, Any]:
+def _shallow(obj: OpenRequest | Settlement | Reservation) -> dict[str, Any]:
     """Field values as a dict, without `asdict`'s deep copy (this runs twice per request)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}

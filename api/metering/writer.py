@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import ServiceUnavailable
-from api.metering.ledger import OpenRequest, Settlement, open_request, settle
+from api.metering.ledger import OpenRequest, Reservation, Settlement, reserve, settle
 from api.metering.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -39,11 +39,12 @@ class LedgerWriter:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drainer: asyncio.Task[None] | None = None
 
-    async def open(self, row: OpenRequest) -> None:
-        """Write the in-flight row; a database that does not answer means 503, nothing spent."""
+    async def open(self, row: OpenRequest) -> Reservation:
+        """Reserve and write the in-flight row (if every limit allows); a database that does
+        not answer means 503, and nothing is spent."""
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                await open_request(conn, row)
+                return await reserve(conn, row)
         except DB_ERRORS:
             log.warning("ledger unavailable; refusing request", extra={"request_id": str(row.id)})
             raise ServiceUnavailable(

@@ -107,14 +107,26 @@ async def chat_events(call: MeteredCall) -> AsyncIterator[ServerSentEvent]:
 async def chat(request: Request, caller: Caller, state: State) -> Response | EventSourceResponse:
     raw = await read_body(request, state.settings.max_body_bytes)
     upstream_body, user = build_upstream_body(parse_json_object(raw), state.settings.default_model)
-    ctx = await begin(state, caller, upstream_body["model"], user, "chat")
+    upstream_raw = json.dumps(upstream_body).encode()
+    ctx = await begin(
+        state,
+        caller,
+        upstream_body["model"],
+        user,
+        "chat",
+        raw_body=upstream_raw,
+        body=upstream_body,
+        max_tokens=upstream_body["max_tokens"],
+    )
     rid = str(ctx.request_id)
     request.state.request_id = rid
     headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    started = await start_stream(state, ctx, json.dumps(upstream_body).encode(), headers)
+    started = await start_stream(state, ctx, upstream_raw, headers)
     if isinstance(started, UpstreamRefused):
         return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
     sse_headers = {k: v for k, v in STREAM_HEADERS.items() if k != "content-type"}
     return EventSourceResponse(
-        chat_events(started), headers={**sse_headers, REQUEST_ID_HEADER: rid}, ping=15
+        chat_events(started),
+        headers={**sse_headers, **ctx.headers, REQUEST_ID_HEADER: rid},
+        ping=15,
     )

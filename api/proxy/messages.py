@@ -26,17 +26,28 @@ router = APIRouter(tags=["tenant"])
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
-    ctx = await begin(state, caller, parsed.model, parsed.user, "messages")
+    ctx = await begin(
+        state,
+        caller,
+        parsed.model,
+        parsed.user,
+        "messages",
+        raw_body=raw,
+        body=parsed.body,
+        max_tokens=parsed.max_tokens,
+    )
     rid = str(ctx.request_id)
     request.state.request_id = rid
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
     if not parsed.stream:
         whole = await call_whole(state, ctx, raw, upstream_headers)
-        return Response(whole.body, whole.status, {**whole.headers, REQUEST_ID_HEADER: rid})
+        return Response(
+            whole.body, whole.status, {**ctx.headers, **whole.headers, REQUEST_ID_HEADER: rid}
+        )
     started = await start_stream(state, ctx, raw, upstream_headers)
     if isinstance(started, UpstreamRefused):
         return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
-    headers = {REQUEST_ID_HEADER: rid}
+    headers = {**ctx.headers, REQUEST_ID_HEADER: rid}
     if started.upstream_request_id:
         headers["request-id"] = started.upstream_request_id
     return RelayResponse(started, headers)

@@ -8,6 +8,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from api.errors import ServiceUnavailable, TollgateError, UpstreamTimeout
 from api.keys.auth import Principal
@@ -23,6 +24,9 @@ from api.proxy.upstream import (
     open_stream,
     read_whole,
 )
+from api.quotas.amounts import reservation
+from api.quotas.periods import calendar_month
+from api.quotas.service import enforce
 from api.settings import DisconnectMode
 from api.state import AppState
 
@@ -42,10 +46,20 @@ class WholeResponse:
 
 
 async def begin(
-    state: AppState, principal: Principal, model: str, user: str | None, endpoint: str
+    state: AppState,
+    principal: Principal,
+    model: str,
+    user: str | None,
+    endpoint: str,
+    *,
+    raw_body: bytes,
+    body: dict[str, Any],
+    max_tokens: int,
 ) -> CallContext:
-    """Validate the model, resolve the end user and open the in-flight ledger row."""
+    """Validate the model, resolve the end user, check every limit and reserve the worst
+    case, writing the in-flight ledger row — or refuse with 402/429 before anything is spent."""
     price = price_for(state.prices, principal, model)
+    hard, soft = reservation(price, raw_body, body, max_tokens)
     end_user_id = principal.bound_user_id
     if end_user_id is None and user is not None:
         try:
@@ -54,27 +68,34 @@ async def begin(
             raise ServiceUnavailable(
                 "the usage database is unavailable; try again shortly"
             ) from None
-    ctx = CallContext(
-        request_id=uuid.uuid4(),
-        model=model,
-        price=price,
-        price_version=state.prices.version,
-        started_at=datetime.now(UTC),
-        started_mono=time.monotonic(),
-    )
-    await state.writer.open(
+    started_at = datetime.now(UTC)
+    period_start, period_end = calendar_month(started_at)
+    request_id = uuid.uuid4()
+    decision = await state.writer.open(
         OpenRequest(
-            id=ctx.request_id,
+            id=request_id,
             tenant_id=principal.tenant_id,
             api_key_id=principal.key_id,
             end_user_id=end_user_id,
             endpoint=endpoint,
             model=model,
-            started_at=ctx.started_at,
+            started_at=started_at,
             owner=state.writer.owner,
+            period_start=period_start,
+            period_end=period_end,
+            hard_usd=hard,
+            soft_usd=soft,
         )
     )
-    return ctx
+    return CallContext(
+        request_id=request_id,
+        model=model,
+        price=price,
+        price_version=state.prices.version,
+        started_at=started_at,
+        started_mono=time.monotonic(),
+        headers=enforce(decision),
+    )
 
 
 async def _settle_without_stream(

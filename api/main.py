@@ -18,6 +18,7 @@ from api.metering.spool import Spool, owner_name
 from api.metering.writer import LedgerWriter
 from api.pricing.table import load_price_table
 from api.proxy import chat, messages
+from api.quotas.reaper import Reaper
 from api.settings import Settings, UpstreamMode, load_settings
 from api.state import AppState
 from api.tenants.users import UserDirectory
@@ -75,9 +76,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             base_url, api_key, simulated = await _upstream(settings, stack)
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
-            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner_name()))
+            owner = owner_name()
+            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner))
             writer.start()
             stack.push_async_callback(writer.stop)
+            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
+            await reaper.start()
+            stack.push_async_callback(reaper.stop)
             app.state.tollgate = AppState(
                 settings=settings,
                 engine=engine,

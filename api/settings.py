@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     upstream_max_retries: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_UPSTREAM_MAX_RETRIES"), ge=0, le=10)
     ] = 2
+    reaper_stale_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_REAPER_STALE_S"), gt=0, le=3600)
+    ] = Decimal(30)
     max_body_bytes: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_MAX_BODY_BYTES"), gt=0)
     ] = 8 * 1024 * 1024

@@ -28,6 +28,9 @@ _ENSURE = text(
 )
 
 
+_FIND = text("SELECT id FROM end_users WHERE tenant_id = :tenant_id AND external_id = :external_id")
+
+
 def check_user_id(external_id: object, field: str) -> str:
     if not isinstance(external_id, str) or not 1 <= len(external_id) <= MAX_USER_ID_LENGTH:
         raise InvalidRequest(f"{field}: must be a string of 1 to {MAX_USER_ID_LENGTH} characters")
@@ -46,7 +49,12 @@ class UserDirectory:
             return found
         params = {"id": uuid.uuid4(), "tenant_id": tenant_id, "external_id": external_id}
         async with self._engine.connect() as conn:
-            user_id: uuid.UUID = (await conn.execute(_ENSURE, params)).scalar_one()
+            found_id = (await conn.execute(_ENSURE, params)).scalar_one_or_none()
+            if found_id is None:
+                # A concurrent request inserted the same user after our statement's snapshot:
+                # a fresh statement sees it.
+                found_id = (await conn.execute(_FIND, params)).scalar_one()
+        user_id: uuid.UUID = found_id
         if len(self._ids) >= _CACHE_MAX:
             self._ids.clear()
         self._ids[key] = user_id

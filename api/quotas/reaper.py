@@ -1,0 +1,101 @@
+"""Crash safety. Every server process writes a heartbeat; a reaper (any replica may run it,
+a Postgres advisory lock lets only one act at a time) settles the in-flight rows of processes
+whose heartbeat went stale as `abandoned`, releasing their reservations and concurrency slots.
+If the dead process had spooled the real settlement, replaying it later still lands (see
+`tollgate_settle`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.metering.writer import DB_ERRORS
+
+log = logging.getLogger(__name__)
+
+REAPER_LOCK = 0x70_11_6A_7E  # pg advisory lock key: "tollgate reaper"
+MAX_STREAM_AGE_S = 6 * 3600  # an in-flight row older than this is reaped whoever holds it
+BATCH = 200
+
+_HEARTBEAT = text(
+    "INSERT INTO server_heartbeats (owner, last_seen) VALUES (:owner, now()) "
+    "ON CONFLICT (owner) DO UPDATE SET last_seen = now()"
+)
+_LOCK = text("SELECT pg_try_advisory_xact_lock(:key)")
+_REAP = text(
+    """
+    SELECT count(*) FILTER (WHERE tollgate_settle(
+        l.id, 'abandoned', l.model, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, now(), NULL, NULL,
+        'abandoned'))
+    FROM (
+        SELECT l.id, l.model FROM usage_ledger l
+        WHERE l.status = 'in_flight'
+          AND l.started_at < now() - make_interval(secs => :stale)
+          AND (l.started_at < now() - make_interval(secs => :max_age)
+               OR NOT EXISTS (
+                   SELECT 1 FROM server_heartbeats h
+                   WHERE h.owner = l.owner
+                     AND h.last_seen > now() - make_interval(secs => :stale)))
+        ORDER BY l.started_at
+        LIMIT :batch
+    ) l
+    """
+)
+_TIDY = (
+    text("DELETE FROM rate_windows WHERE window_start < now() - interval '2 minutes'"),
+    text("DELETE FROM server_heartbeats WHERE last_seen < now() - interval '1 day'"),
+)
+
+
+class Reaper:
+    def __init__(self, engine: AsyncEngine, owner: str, stale_after_s: float = 30.0) -> None:
+        self._engine = engine
+        self.owner = owner
+        self.stale_after_s = stale_after_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def heartbeat(self) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(_HEARTBEAT, {"owner": self.owner})
+
+    async def reap_once(self) -> int:
+        """Reap what dead processes left; 0 if another replica holds the reaper lock."""
+        async with self._engine.begin() as conn:
+            if not (await conn.execute(_LOCK, {"key": REAPER_LOCK})).scalar_one():
+                return 0
+            params = {"stale": self.stale_after_s, "max_age": MAX_STREAM_AGE_S, "batch": BATCH}
+            reaped = int((await conn.execute(_REAP, params)).scalar_one())
+            for statement in _TIDY:
+                await conn.execute(statement)
+        if reaped:
+            log.warning("reaped %d in-flight requests of dead server processes", reaped)
+        return reaped
+
+    async def _run(self) -> None:
+        beat = max(0.2, self.stale_after_s / 3)
+        ticks = 0
+        while True:
+            try:
+                await self.heartbeat()
+                if ticks % 2 == 0:
+                    await self.reap_once()
+            except DB_ERRORS:
+                pass  # the database is down; try again next beat
+            except Exception:
+                log.exception("reaper failed")
+            ticks += 1
+            await asyncio.sleep(beat)
+
+    async def start(self) -> None:
+        with contextlib.suppress(*DB_ERRORS):
+            await self.heartbeat()  # before serving: our rows are never mistaken for orphans
+        self._task = asyncio.create_task(self._run(), name="quota-reaper")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

@@ -1,0 +1,64 @@
+"""Two real `tollgate serve` processes sharing one database, and tenants with chosen limits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.pg import asyncpg_dsn
+from tests.support import ServeProcess, spawn_serve
+
+
+@pytest.fixture
+def two_servers(database_url: str, simulator: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
+    servers: list[ServeProcess] = []
+    try:
+        for n in range(2):
+            env = {
+                "DATABASE_URL": asyncpg_dsn(database_url),
+                "TOLLGATE_UPSTREAM": "simulated",
+                "ANTHROPIC_BASE_URL": simulator,
+                "TOLLGATE_DATA_DIR": str(tmp_path / f"data{n}"),
+                "TOLLGATE_KEY_CACHE_TTL_S": "1",
+                "TOLLGATE_REAPER_STALE_S": "2",
+                "TOLLGATE_UPSTREAM_MAX_RETRIES": "0",
+            }
+            servers.append(spawn_serve(env, tmp_path / f"serve{n}.log"))
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+async def set_limits(
+    engine: AsyncEngine,
+    tenant_id: uuid.UUID,
+    *,
+    budget: Decimal | None = None,
+    rpm: int = 100_000,
+    concurrency: int = 10_000,
+    user_budget: Decimal | None = None,
+    mode: str | None = None,
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                "UPDATE tenants SET monthly_budget_usd = :budget, rpm_limit = :rpm, "
+                "max_concurrent = :conc, user_default_budget_usd = :user_budget, "
+                "quota_mode = :mode WHERE id = :id"
+            ),
+            {
+                "budget": budget,
+                "rpm": rpm,
+                "conc": concurrency,
+                "user_budget": user_budget,
+                "mode": mode,
+                "id": tenant_id,
+            },
+        )

@@ -1,0 +1,146 @@
+"""Quotas that cannot be overshot: 200 concurrent streams from one tenant, spread over two
+server processes sharing one database. Exactly as many are admitted as the limit allows."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from tests.quotas.conftest import set_limits
+from tests.support import ServeProcess, make_tenant_key, settled_rows
+
+REQUESTS = 200
+ADMITTED = 37  # the limit admits exactly this many, whatever the limit's kind
+BODY = json.dumps(
+    {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 64,
+        "stream": True,
+        "messages": [{"role": "user", "content": "count to ten"}],
+        "metadata": {"user_id": "u1"},
+    }
+).encode()
+# Hard mode reserves (body bytes + 1024) input tokens at Haiku 4.5's $1/M and max_tokens at
+# $5/M output: written out here, not taken from the code under test.
+RESERVATION = (Decimal(len(BODY) + 1024) * 1 + Decimal(64) * 5) / 10**6
+HOLD = {"x-sim-ttft-ms": "3000"}  # every admitted stream holds its reservation while all arrive
+
+
+async def burst(
+    servers: list[ServeProcess], key: str, headers: dict[str, str] | None = None
+) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=REQUESTS + 10)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
+
+        async def one(i: int) -> httpx.Response:
+            url = servers[i % len(servers)].url + "/v1/messages"
+            response = await http.post(
+                url,
+                content=BODY,
+                headers={"x-api-key": key, "content-type": "application/json", **(headers or {})},
+            )
+            return response
+
+        return await asyncio.gather(*(one(i) for i in range(REQUESTS)))
+
+
+async def ledger_total(engine: AsyncEngine, tenant_id: object) -> tuple[int, Decimal]:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT count(*), COALESCE(sum(cost_usd), 0) FROM usage_ledger "
+                    "WHERE tenant_id = :t"
+                ),
+                {"t": tenant_id},
+            )
+        ).one()
+    return int(row[0]), Decimal(row[1])
+
+
+async def counters(engine: AsyncEngine, tenant_id: object) -> list[tuple[Decimal, int]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text("SELECT reserved_usd, in_flight FROM spend_counters WHERE tenant_id = :t"),
+            {"t": tenant_id},
+        )
+        return [(Decimal(r[0]), int(r[1])) for r in rows]
+
+
+@pytest.mark.parametrize("round_", range(3))
+async def test_budget_admits_exactly_n_across_two_servers(
+    two_servers: list[ServeProcess],
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+    round_: int,
+) -> None:
+    tenant = await make_tenant_key(sessions, name=f"hot-{round_}")
+    budget = RESERVATION * ADMITTED + RESERVATION / 2  # room for 37 reservations, not 38
+    await set_limits(engine, tenant.tenant_id, budget=budget)
+    responses = await burst(two_servers, tenant.key, HOLD)
+    statuses = Counter(r.status_code for r in responses)
+    assert statuses == {200: ADMITTED, 402: REQUESTS - ADMITTED}
+    refused = next(r for r in responses if r.status_code == 402)
+    assert refused.json()["error"]["type"] == "billing_error"
+    rows = await settled_rows(engine, ADMITTED, timeout_s=30)
+    assert len(rows) == ADMITTED and {r["status"] for r in rows} == {"ok"}
+    count, total = await ledger_total(engine, tenant.tenant_id)
+    assert count == ADMITTED and total <= budget
+    assert await counters(engine, tenant.tenant_id) == [(Decimal(0), 0), (Decimal(0), 0)]
+
+
+async def test_per_user_cap_admits_exactly_n(
+    two_servers: list[ServeProcess],
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+) -> None:
+    tenant = await make_tenant_key(sessions)
+    user_budget = RESERVATION * ADMITTED + RESERVATION / 2
+    await set_limits(engine, tenant.tenant_id, budget=Decimal(1000), user_budget=user_budget)
+    responses = await burst(two_servers, tenant.key, HOLD)
+    assert Counter(r.status_code for r in responses) == {200: ADMITTED, 402: REQUESTS - ADMITTED}
+    await settled_rows(engine, ADMITTED, timeout_s=30)
+    _, total = await ledger_total(engine, tenant.tenant_id)
+    assert total <= user_budget
+
+
+async def test_rpm_admits_exactly_n(
+    two_servers: list[ServeProcess],
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+) -> None:
+    into_minute = time.time() % 60
+    if into_minute > 50:  # the window slides at minute boundaries; start in a fresh minute
+        await asyncio.sleep(61 - into_minute)
+    tenant = await make_tenant_key(sessions)
+    await set_limits(engine, tenant.tenant_id, budget=Decimal(1000), rpm=ADMITTED)
+    responses = await burst(two_servers, tenant.key)
+    assert Counter(r.status_code for r in responses) == {200: ADMITTED, 429: REQUESTS - ADMITTED}
+    limited = next(r for r in responses if r.status_code == 429)
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert int(limited.headers["retry-after"]) >= 1
+    ok = next(r for r in responses if r.status_code == 200)
+    assert ok.headers["anthropic-ratelimit-requests-limit"] == str(ADMITTED)
+
+
+async def test_concurrency_limit_admits_exactly_n(
+    two_servers: list[ServeProcess],
+    sessions: async_sessionmaker[AsyncSession],
+    engine: AsyncEngine,
+) -> None:
+    tenant = await make_tenant_key(sessions)
+    await set_limits(engine, tenant.tenant_id, budget=Decimal(1000), concurrency=ADMITTED)
+    responses = await burst(two_servers, tenant.key, HOLD)
+    assert Counter(r.status_code for r in responses) == {200: ADMITTED, 429: REQUESTS - ADMITTED}
+    limited = next(r for r in responses if r.status_code == 429)
+    assert limited.headers["retry-after"] == "1"
+    await settled_rows(engine, ADMITTED, timeout_s=30)
+    assert await counters(engine, tenant.tenant_id) == [(Decimal(0), 0), (Decimal(0), 0)]

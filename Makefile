@@ -8,8 +8,10 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: dev test lint fmt bench clean
 
+DEV_ARGS ?=
+
 dev: $(STAMP)
-	$(BIN)/tollgate dev
+	$(BIN)/tollgate dev $(DEV_ARGS)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -87,7 +87,13 @@ def _admin_commands(sub: Sub) -> None:
 
 
 def _run_server(
-    settings: Settings, location: DatabaseLocation, host: str, port: int, workers: int = 1
+    settings: Settings,
+    location: DatabaseLocation,
+    host: str,
+    port: int,
+    workers: int = 1,
+    *,
+    human_logs: bool = False,
 ) -> None:
     import uvicorn
 
@@ -95,7 +101,7 @@ def _run_server(
     from api.main import create_app
 
     sock = bind_socket(host, port)
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, json_lines=not human_logs)
     options: dict[str, Any] = {
         "loop": "uvloop",
         "http": "httptools",
@@ -120,7 +126,7 @@ def _dev(args: argparse.Namespace, settings: Settings) -> None:
     try:
         key = _demo_key(settings, location)
         _print_banner(settings, args.host, args.port, key)
-        _run_server(settings, location, args.host, args.port)
+        _run_server(settings, location, args.host, args.port, human_logs=True)
     finally:
         location.close()
 

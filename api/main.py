@@ -11,6 +11,7 @@ from anthropic import AsyncAnthropic, DefaultAioHttpClient
 from fastapi import FastAPI
 
 from api import health
+from api.admin import endpoints as admin
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.keys.auth import KeyCache
@@ -22,6 +23,7 @@ from api.quotas.reaper import Reaper
 from api.settings import Settings, UpstreamMode, load_settings
 from api.state import AppState
 from api.tenants.users import UserDirectory
+from api.usage import endpoints as usage
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,8 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.include_router(health.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
+    app.include_router(usage.router)
+    app.include_router(admin.router)
     return app
 
 

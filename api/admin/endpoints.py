@@ -1,0 +1,96 @@
+"""`/admin/*` routes. Each one parses its input, runs one service call in one transaction
+(committed here, before the response), and answers. The router carries the admin check.
+
+Revoking a key or changing a tenant empties this process's key cache; other processes see the
+change within TOLLGATE_KEY_CACHE_TTL_S."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Response
+
+from api.admin import service
+from api.admin.auth import require_admin
+from api.admin.schemas import (
+    KeyCreate,
+    KeyCreated,
+    PlanCode,
+    PlanOut,
+    PlanPut,
+    TenantCreate,
+    TenantCreated,
+    TenantOut,
+    TenantPatch,
+    UserLimitIn,
+    UserLimitOut,
+)
+from api.keys.service import create_key, revoke_key
+from api.state import State
+from api.tenants.service import create_tenant
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+@router.post("/tenants", status_code=201)
+async def post_tenant(body: TenantCreate, state: State) -> TenantCreated:
+    async with state.sessions() as session, session.begin():
+        tenant = await create_tenant(session, body.name, body.plan)
+    return TenantCreated(id=tenant.id, name=tenant.name, plan=tenant.plan_code)
+
+
+@router.get("/tenants")
+async def get_tenants(state: State) -> list[TenantOut]:
+    async with state.sessions() as session, session.begin():
+        rows = await service.list_tenants(session)
+    return [TenantOut.of(tenant, plan) for tenant, plan in rows]
+
+
+@router.get("/tenants/{tenant_id}")
+async def get_tenant(tenant_id: uuid.UUID, state: State) -> TenantOut:
+    async with state.sessions() as session, session.begin():
+        tenant, plan = await service.tenant_with_plan(session, tenant_id)
+    return TenantOut.of(tenant, plan)
+
+
+@router.patch("/tenants/{tenant_id}")
+async def patch_tenant(tenant_id: uuid.UUID, body: TenantPatch, state: State) -> TenantOut:
+    async with state.sessions() as session, session.begin():
+        tenant, plan = await service.update_tenant(session, tenant_id, body)
+    state.key_cache.clear()  # status and plan are cached with each key
+    return TenantOut.of(tenant, plan)
+
+
+@router.post("/tenants/{tenant_id}/keys", status_code=201)
+async def post_key(tenant_id: uuid.UUID, body: KeyCreate, state: State) -> KeyCreated:
+    async with state.sessions() as session, session.begin():
+        created = await create_key(session, tenant_id, name=body.name, user=body.user)
+    return KeyCreated(id=created.id, key=created.key, prefix=created.prefix)
+
+
+@router.delete("/keys/{key_id}", status_code=204, response_class=Response)
+async def delete_key(key_id: uuid.UUID, state: State) -> Response:
+    async with state.sessions() as session, session.begin():
+        await revoke_key(session, key_id)
+    state.key_cache.clear()
+    return Response(status_code=204)
+
+
+@router.put("/tenants/{tenant_id}/users/{user:path}/limit")
+async def put_user_limit(
+    tenant_id: uuid.UUID, user: str, body: UserLimitIn, state: State
+) -> UserLimitOut:
+    async with state.sessions() as session, session.begin():
+        row = await service.set_user_limit(session, tenant_id, user, body.monthly_budget_usd)
+    return UserLimitOut(
+        tenant_id=tenant_id, user=row.external_id, monthly_budget_usd=row.monthly_budget_usd
+    )
+
+
+@router.put("/plans/{code}")
+async def put_plan(code: PlanCode, body: PlanPut, state: State, response: Response) -> PlanOut:
+    """Set the given fields; a new code creates the plan (201), an existing one answers 200."""
+    async with state.sessions() as session, session.begin():
+        plan, created = await service.put_plan(session, code, body)
+    response.status_code = 201 if created else 200
+    return PlanOut.of(plan)

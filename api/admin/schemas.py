@@ -1,0 +1,221 @@
+"""Request and response bodies of the admin API.
+
+Money goes out as a decimal string and comes in as a decimal string or a JSON number (never a
+float's binary value: numbers are read through `str`). Counters are integers. In a PATCH or PUT
+body a field that is absent is left alone; `null` clears an override where that is allowed."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    StringConstraints,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from api.db.models import Plan, Tenant
+from api.pricing.cost import COST_QUANTUM, format_usd
+
+_MAX_USD = Decimal(10) ** 10  # the money columns are NUMERIC(20, 10)
+_MAX_INT32 = 2**31 - 1
+T = TypeVar("T")
+
+
+def parse_usd(value: object) -> Decimal:
+    """A non-negative USD amount from a decimal string or a JSON number."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise PydanticCustomError("usd", "must be a decimal string or a number")
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise PydanticCustomError("usd", "must be a decimal string or a number") from None
+    if not amount.is_finite():
+        raise PydanticCustomError("usd", "must be a finite amount")
+    if amount < 0:
+        raise PydanticCustomError("usd", "must not be negative")
+    if amount >= _MAX_USD:
+        raise PydanticCustomError("usd", "must be below 10000000000")
+    if amount != amount.quantize(COST_QUANTUM):
+        raise PydanticCustomError("usd", "must have at most 10 decimal places")
+    return amount + 0  # "-0" becomes 0
+
+
+UsdIn = Annotated[Decimal, PlainValidator(parse_usd, json_schema_input_type=str | float)]
+UsdOut = Annotated[Decimal, PlainSerializer(format_usd, return_type=str)]
+PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32)]
+QuotaMode = Literal["hard", "soft"]
+TenantStatus = Literal["active", "suspended"]
+PlanCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _not_null(value: object) -> object:
+    """For fields that may be left out but not set to null."""
+    if value is None:
+        raise PydanticCustomError("not_null", "must not be null")
+    return value
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+class TenantCreate(_Input):
+    name: Label
+    plan: PlanCode = "free"
+
+
+class TenantCreated(BaseModel):
+    id: uuid.UUID
+    name: str
+    plan: str
+
+
+class TenantPatch(_Input):
+    plan: PlanCode | None = None  # None only when absent: an explicit null is refused
+    status: TenantStatus | None = None
+    monthly_budget_usd: UsdIn | None = None
+    rpm_limit: PositiveInt | None = None
+    max_concurrent: PositiveInt | None = None
+    quota_mode: QuotaMode | None = None
+    user_default_budget_usd: UsdIn | None = None
+
+    _required_if_given = field_validator("plan", "status", mode="before")(_not_null)
+
+
+class Limits(BaseModel):
+    """The limits in force: the tenant's override where set, else its plan's."""
+
+    monthly_budget_usd: UsdOut
+    rpm_limit: int
+    max_concurrent: int
+    quota_mode: QuotaMode
+    user_default_budget_usd: UsdOut | None
+
+
+class Overrides(BaseModel):
+    """The tenant's own values (null: the plan's applies)."""
+
+    monthly_budget_usd: UsdOut | None
+    rpm_limit: int | None
+    max_concurrent: int | None
+    quota_mode: QuotaMode | None
+
+
+class TenantOut(BaseModel):
+    id: uuid.UUID
+    name: str
+    plan: str
+    status: TenantStatus
+    limits: Limits
+    overrides: Overrides
+    subscription: None = None  # billing fills this in
+
+    @classmethod
+    def of(cls, tenant: Tenant, plan: Plan) -> TenantOut:
+        return cls(
+            id=tenant.id,
+            name=tenant.name,
+            plan=tenant.plan_code,
+            status=_status(tenant.status),
+            limits=Limits(
+                monthly_budget_usd=_pick(tenant.monthly_budget_usd, plan.monthly_budget_usd),
+                rpm_limit=_pick(tenant.rpm_limit, plan.rpm_limit),
+                max_concurrent=_pick(tenant.max_concurrent, plan.max_concurrent),
+                quota_mode=_mode(_pick(tenant.quota_mode, plan.quota_mode)),
+                user_default_budget_usd=tenant.user_default_budget_usd,
+            ),
+            overrides=Overrides(
+                monthly_budget_usd=tenant.monthly_budget_usd,
+                rpm_limit=tenant.rpm_limit,
+                max_concurrent=tenant.max_concurrent,
+                quota_mode=_mode(tenant.quota_mode) if tenant.quota_mode else None,
+            ),
+        )
+
+
+def _pick(override: T | None, default: T) -> T:
+    return default if override is None else override
+
+
+def _mode(value: str) -> QuotaMode:
+    return "soft" if value == "soft" else "hard"
+
+
+def _status(value: str) -> TenantStatus:
+    return "suspended" if value == "suspended" else "active"
+
+
+# --- keys and end users --------------------------------------------------------------------
+
+
+class KeyCreate(_Input):
+    name: Label | None = None
+    user: str | None = None  # validated by the keys service (1 to 256 characters)
+
+
+class KeyCreated(BaseModel):
+    id: uuid.UUID
+    key: str
+    prefix: str
+
+
+class UserLimitIn(_Input):
+    monthly_budget_usd: UsdIn | None  # required; null clears (the tenant's default applies)
+
+
+class UserLimitOut(BaseModel):
+    tenant_id: uuid.UUID
+    user: str
+    monthly_budget_usd: UsdOut | None
+
+
+# --- plans ---------------------------------------------------------------------------------
+
+
+class PlanPut(_Input):
+    name: Label | None = None
+    monthly_budget_usd: UsdIn | None = None
+    rpm_limit: PositiveInt | None = None
+    max_concurrent: PositiveInt | None = None
+    razorpay_plan_id: Label | None = None  # null clears
+    quota_mode: QuotaMode | None = None
+
+    _required_if_given = field_validator(
+        "name", "monthly_budget_usd", "rpm_limit", "max_concurrent", "quota_mode", mode="before"
+    )(_not_null)
+
+
+class PlanOut(BaseModel):
+    code: str
+    name: str
+    monthly_budget_usd: UsdOut
+    rpm_limit: int
+    max_concurrent: int
+    quota_mode: QuotaMode
+    razorpay_plan_id: str | None
+    allowed_models: list[str] | None
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(
+            code=plan.code,
+            name=plan.name,
+            monthly_budget_usd=plan.monthly_budget_usd,
+            rpm_limit=plan.rpm_limit,
+            max_concurrent=plan.max_concurrent,
+            quota_mode=_mode(plan.quota_mode),
+            razorpay_plan_id=plan.razorpay_plan_id,
+            allowed_models=plan.allowed_models,
+        )

@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: dev test lint fmt bench clean
+.PHONY: dev test test-web lint fmt bench clean
 
 DEV_ARGS ?=
 
@@ -15,6 +15,9 @@ dev: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+test-web: $(STAMP)  # the pages in headless Chromium (apt-get install chromium), and /metrics
+	$(BIN)/pytest -q tests/web tests/observability
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

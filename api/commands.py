@@ -21,6 +21,7 @@ Sub = Any  # argparse's _SubParsersAction is private
 def register(sub: Sub) -> None:
     _server_commands(sub)
     _admin_commands(sub)
+    _report_commands(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",
@@ -82,6 +83,49 @@ def _admin_commands(sub: Sub) -> None:
     kr.add_argument("key_id", type=parse_uuid, metavar="KEY_ID")
     kr.set_defaults(handler=_key_revoke, needs_settings=True)
 
+    billing = sub.add_parser("billing", help="Razorpay billing").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    bs = billing.add_parser(
+        "sync",
+        help="repair local subscription state from Razorpay and bill pending overage",
+        description="Fetch every live subscription from Razorpay, apply what a lost or late "
+        "webhook left wrong, end expired grace periods, and make sure every recorded overage "
+        "has its add-on. Safe to run at any time and from any machine (one at a time).",
+    )
+    bs.set_defaults(handler=_billing_sync, needs_settings=True)
+
+
+def _report_commands(sub: Sub) -> None:
+    usage = sub.add_parser(
+        "usage",
+        help="print a usage report (what GET /admin/usage answers)",
+        description="Usage from the ledger and its daily rollups. Times are ISO 8601 dates or "
+        "datetimes in UTC; --from is inclusive, --to exclusive. CSV without --group-by lists "
+        "every ledger row.",
+    )
+    usage.add_argument("--tenant-id", dest="tenant_id")
+    usage.add_argument("--user", help="an end user's external id")
+    usage.add_argument("--model")
+    usage.add_argument("--key-id", dest="key_id")
+    usage.add_argument("--from", dest="from", metavar="FROM")
+    usage.add_argument("--to")
+    usage.add_argument("--group-by", dest="group_by", metavar="tenant|user|model|key|day")
+    usage.add_argument("--format", default="json", metavar="json|csv")
+    usage.set_defaults(handler=_usage, needs_settings=True)
+
+    seed = sub.add_parser(
+        "dev-seed",
+        help="add demo usage (tenants seed-tenant-NN, their users, keys and ledger rows)",
+        description="Generate realistic usage over the last --days days, for the dashboard "
+        "and reports. Adds to what is there; run it on a dev database, not a live one.",
+    )
+    seed.add_argument("--rows", type=int, default=5000, help="ledger rows to add (5000)")
+    seed.add_argument("--tenants", type=int, default=5, help="tenants (5)")
+    seed.add_argument("--users", type=int, default=40, help="end users in all (40)")
+    seed.add_argument("--days", type=int, default=92, help="spread over the last N days (92)")
+    seed.set_defaults(handler=_dev_seed, needs_settings=True)
+
 
 # -- handlers ---------------------------------------------------------------------------
 
@@ -111,7 +155,10 @@ def _run_server(
         "timeout_graceful_shutdown": 10,
     }
     if workers <= 1:
-        config = uvicorn.Config(create_app(settings, location.url), **options)
+        from billing.settings import load_billing_settings
+
+        app = create_app(settings, location.url, load_billing_settings())
+        config = uvicorn.Config(app, **options)
         uvicorn.Server(config).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
@@ -186,6 +233,73 @@ def _simulate_upstream(args: argparse.Namespace, _settings: Settings | None) -> 
     )
     print(f"simulated Anthropic API on http://{args.host}:{args.port}", flush=True)
     run_simulator(args.host, args.port, config)
+
+
+def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
+    import asyncio
+
+    from api.db.engine import make_engine, make_sessionmaker
+    from billing.gateway import RazorpayGateway
+    from billing.settings import load_billing_settings
+    from billing.sync import SyncReport, sync_once
+
+    billing = load_billing_settings()
+    if not billing.enabled:
+        raise CliError(
+            "billing is not configured: set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
+            "RAZORPAY_WEBHOOK_SECRET"
+        )
+
+    async def run(url: str) -> SyncReport:
+        engine = make_engine(url, pool_size=2)
+        try:
+            return await sync_once(
+                engine, make_sessionmaker(engine), RazorpayGateway(billing), billing
+            )
+        finally:
+            await engine.dispose()
+
+    location = open_database(settings, migrate=False)
+    try:
+        report = asyncio.run(run(location.url))
+    finally:
+        location.close()
+    if report.skipped_locked:
+        print("another billing sync is running; nothing done")
+        return
+    print(
+        f"checked {report.checked} subscriptions, repaired {report.repaired}, "
+        f"billed {report.overage_billed} overage add-ons, {len(report.failures)} failures"
+    )
+    for failure in report.failures:
+        print(f"  {failure}")
+    if report.failures:
+        raise SystemExit(1)
+
+
+def _usage(args: argparse.Namespace, settings: Settings) -> None:
+    from api.reports.cli import usage_command
+
+    names = ("tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format")
+    location = open_database(settings, migrate=False)
+    try:
+        usage_command(location.url, {name: getattr(args, name) for name in names})
+    finally:
+        location.close()
+
+
+def _dev_seed(args: argparse.Namespace, settings: Settings) -> None:
+    from api.reports.cli import dev_seed_command
+    from api.reports.seed import SeedPlan
+
+    if not (args.rows >= 0 and args.tenants > 0 and args.users > 0 and args.days > 0):
+        raise CliError("--rows must be >= 0; --tenants, --users and --days > 0")
+    location = open_database(settings, migrate=True)
+    try:
+        plan = SeedPlan(rows=args.rows, tenants=args.tenants, users=args.users, days=args.days)
+        dev_seed_command(location.url, plan)
+    finally:
+        location.close()
 
 
 # -- the demo tenant --------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -17,13 +18,22 @@ from api.errors import install_error_handlers
 from api.keys.auth import KeyCache
 from api.metering.spool import Spool, owner_name
 from api.metering.writer import LedgerWriter
+from api.observability import endpoints as observability
+from api.observability.metrics import Metrics
 from api.pricing.table import load_price_table
 from api.proxy import chat, messages
 from api.quotas.reaper import Reaper
+from api.reports import endpoints as reports
 from api.settings import Settings, UpstreamMode, load_settings
 from api.state import AppState
 from api.tenants.users import UserDirectory
 from api.usage import endpoints as usage
+from api.web import pages as web
+from billing import endpoints as billing_endpoints
+from billing import webhooks
+from billing.gateway import RazorpayGateway
+from billing.runtime import BillingRuntime
+from billing.settings import BillingSettings, load_billing_settings
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +77,11 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str
     return simulator.url, "simulated", True
 
 
-def create_app(settings: Settings, database_url: str) -> FastAPI:
-    """Build the app. `database_url` is already resolved (URL, container or embedded)."""
+def create_app(
+    settings: Settings, database_url: str, billing: BillingSettings | None = None
+) -> FastAPI:
+    """Build the app. `database_url` is already resolved (URL, container or embedded);
+    `billing` is on when given and enabled (all RAZORPAY_* secrets set)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -85,10 +98,16 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
             reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
             await reaper.start()
             stack.push_async_callback(reaper.stop)
+            sessions = make_sessionmaker(engine)
+            billing_runtime = None
+            if billing is not None and billing.enabled:
+                billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
+                billing_runtime.start(engine, sessions)
+                stack.push_async_callback(billing_runtime.stop)
             app.state.tollgate = AppState(
                 settings=settings,
                 engine=engine,
-                sessions=make_sessionmaker(engine),
+                sessions=sessions,
                 upstream=upstream,
                 upstream_url=base_url,
                 simulated=simulated,
@@ -96,7 +115,13 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
                 writer=writer,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
+                metrics=Metrics(),  # a registry per app, never the global default
+                billing=billing_runtime,
             )
+            # Everything created so far lives as long as the process: keep it out of the
+            # collector's way (a full collection over it took ~100 ms, a latency spike).
+            gc.collect()
+            gc.freeze()
             yield
 
     app = FastAPI(
@@ -112,6 +137,11 @@ def create_app(settings: Settings, database_url: str) -> FastAPI:
     app.include_router(chat.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(reports.router)
+    app.include_router(observability.router)
+    web.install(app)
+    app.include_router(billing_endpoints.router)
+    app.include_router(webhooks.router)
     return app
 
 
@@ -123,4 +153,4 @@ def app_factory() -> FastAPI:
     settings = load_settings()
     if not settings.database_url:
         raise RuntimeError("DATABASE_URL must be set for worker processes")
-    return create_app(settings, to_asyncpg_url(settings.database_url))
+    return create_app(settings, to_asyncpg_url(settings.database_url), load_billing_settings())

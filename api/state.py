@@ -15,8 +15,10 @@ from api.settings import Settings
 if TYPE_CHECKING:
     from api.keys.auth import KeyCache
     from api.metering.writer import LedgerWriter
+    from api.observability.metrics import Metrics
     from api.pricing.table import PriceTable
     from api.tenants.users import UserDirectory
+    from billing.runtime import BillingRuntime
 
 
 @dataclass
@@ -31,6 +33,8 @@ class AppState:
     writer: LedgerWriter
     users: UserDirectory
     key_cache: KeyCache
+    metrics: Metrics
+    billing: BillingRuntime | None = None  # None until the RAZORPAY_* variables are set
 
 
 async def get_state(request: Request) -> AppState:  # async: no threadpool hop per request

@@ -3,7 +3,8 @@ them is a start-up error, so a half-configured deployment never silently skips b
 
 from __future__ import annotations
 
-from typing import Annotated
+from decimal import Decimal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,7 +28,31 @@ class BillingSettings(BaseSettings):
         "https://api.razorpay.com"
     )
 
-    @field_validator("key_id", "key_secret", "webhook_secret", mode="before")
+    # What a lapsed subscription (halted, cancelled, completed, expired, paused) does to its
+    # tenant: move it to the `free` plan, or suspend it.
+    lapsed: Annotated[
+        Literal["free", "block"], Field(validation_alias=AliasChoices("TOLLGATE_BILLING_LAPSED"))
+    ] = "free"
+    # How long a `pending` subscription (a renewal charge failing) keeps its plan.
+    grace_hours: Annotated[
+        Decimal, Field(validation_alias=AliasChoices("TOLLGATE_BILLING_GRACE_HOURS"), ge=0)
+    ] = Decimal(72)
+    # USD -> INR for overage add-ons; overage billing is off until it is set.
+    usd_inr_rate: Annotated[
+        Decimal | None, Field(validation_alias=AliasChoices("TOLLGATE_USD_INR_RATE"), gt=0)
+    ] = None
+    sync_interval_s: Annotated[
+        Decimal, Field(validation_alias=AliasChoices("TOLLGATE_BILLING_SYNC_S"), gt=0)
+    ] = Decimal(300)
+    # Every Razorpay call gets this timeout (the SDK has none by default).
+    timeout_s: Annotated[
+        Decimal, Field(validation_alias=AliasChoices("RAZORPAY_TIMEOUT_S"), gt=0, le=60)
+    ] = Decimal(10)
+    total_count: Annotated[
+        int, Field(validation_alias=AliasChoices("TOLLGATE_SUBSCRIPTION_CYCLES"), ge=1)
+    ] = 120
+
+    @field_validator("key_id", "key_secret", "webhook_secret", "usd_inr_rate", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if value == "" else value

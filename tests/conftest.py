@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db.engine import make_engine, make_sessionmaker
+from billing.settings import BillingSettings
 from tests.pg import admin, migrated_template, new_name, postgres_server, with_database
 from tests.support import Gateway, TenantKey, gateway_settings, make_tenant_key, start_gateway
 
@@ -70,9 +71,9 @@ def gateway_factory(
     """Start Tollgate in a uvicorn thread with settings overrides; stopped after the test."""
     started: list[Gateway] = []
 
-    def start(**overrides: object) -> Gateway:
+    def start(billing: BillingSettings | None = None, **overrides: object) -> Gateway:
         settings = gateway_settings(tmp_path / "data", simulator, **overrides)
-        gw = start_gateway(settings, database_url)
+        gw = start_gateway(settings, database_url, billing)
         started.append(gw)
         return gw
 

@@ -28,6 +28,7 @@ from api.main import create_app
 from api.settings import Settings
 from api.state import AppState
 from api.tenants.service import create_tenant
+from billing.settings import BillingSettings
 
 
 class _ThreadServer(uvicorn.Server):
@@ -64,9 +65,11 @@ class Gateway:
         self.thread.join(timeout=15)
 
 
-def start_gateway(settings: Settings, database_url: str) -> Gateway:
+def start_gateway(
+    settings: Settings, database_url: str, billing: BillingSettings | None = None
+) -> Gateway:
     sock = free_socket()
-    app = create_app(settings, database_url)
+    app = create_app(settings, database_url, billing)
     config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="on")
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

@@ -43,22 +43,25 @@ async def post_tenant(body: TenantCreate, state: State) -> TenantCreated:
 async def get_tenants(state: State) -> list[TenantOut]:
     async with state.sessions() as session, session.begin():
         rows = await service.list_tenants(session)
-    return [TenantOut.of(tenant, plan) for tenant, plan in rows]
+        subs = await service.subscriptions_of(session, [tenant.id for tenant, _ in rows])
+    return [TenantOut.of(tenant, plan, subs.get(tenant.id)) for tenant, plan in rows]
 
 
 @router.get("/tenants/{tenant_id}")
 async def get_tenant(tenant_id: uuid.UUID, state: State) -> TenantOut:
     async with state.sessions() as session, session.begin():
         tenant, plan = await service.tenant_with_plan(session, tenant_id)
-    return TenantOut.of(tenant, plan)
+        subs = await service.subscriptions_of(session, [tenant_id])
+    return TenantOut.of(tenant, plan, subs.get(tenant_id))
 
 
 @router.patch("/tenants/{tenant_id}")
 async def patch_tenant(tenant_id: uuid.UUID, body: TenantPatch, state: State) -> TenantOut:
     async with state.sessions() as session, session.begin():
         tenant, plan = await service.update_tenant(session, tenant_id, body)
+        subs = await service.subscriptions_of(session, [tenant_id])
     state.key_cache.clear()  # status and plan are cached with each key
-    return TenantOut.of(tenant, plan)
+    return TenantOut.of(tenant, plan, subs.get(tenant_id))
 
 
 @router.post("/tenants/{tenant_id}/keys", status_code=201)

@@ -7,6 +7,7 @@ body a field that is absent is left alone; `null` clears an override where that 
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, TypeVar
 
@@ -113,6 +114,13 @@ class Overrides(BaseModel):
     quota_mode: QuotaMode | None
 
 
+class SubscriptionInfo(BaseModel):
+    id: str
+    status: str
+    current_start: datetime | None
+    current_end: datetime | None
+
+
 class TenantOut(BaseModel):
     id: uuid.UUID
     name: str
@@ -120,11 +128,14 @@ class TenantOut(BaseModel):
     status: TenantStatus
     limits: Limits
     overrides: Overrides
-    subscription: None = None  # billing fills this in
+    subscription: SubscriptionInfo | None = None
 
     @classmethod
-    def of(cls, tenant: Tenant, plan: Plan) -> TenantOut:
+    def of(
+        cls, tenant: Tenant, plan: Plan, subscription: SubscriptionInfo | None = None
+    ) -> TenantOut:
         return cls(
+            subscription=subscription,
             id=tenant.id,
             name=tenant.name,
             plan=tenant.plan_code,

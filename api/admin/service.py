@@ -6,13 +6,14 @@ import uuid
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.admin.schemas import PlanPut, TenantPatch
+from api.admin.schemas import PlanPut, SubscriptionInfo, TenantPatch
 from api.db.models import EndUser, Plan, Tenant
 from api.errors import InvalidRequest, NotFound
 from api.keys.service import ensure_end_user
+from billing.models import Subscription
 
 # Tenant fields a PATCH copies as given (null clears the override: the plan's applies).
 _TENANT_OVERRIDES = (
@@ -135,3 +136,24 @@ async def _check_razorpay_plan_id(session: AsyncSession, code: str, put: PlanPut
     other = (await session.execute(stmt)).scalar_one_or_none()
     if other is not None:
         raise InvalidRequest(f"razorpay_plan_id: already used by plan {other!r}")
+
+
+async def subscriptions_of(
+    session: AsyncSession, tenant_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, SubscriptionInfo]:
+    """Each tenant's latest Razorpay subscription (billing keeps them in step)."""
+    stmt = (
+        select(Subscription)
+        .where(Subscription.tenant_id.in_(tenant_ids))
+        .order_by(Subscription.tenant_id, Subscription.created_at.desc())
+        .ext(distinct_on(Subscription.tenant_id))
+    )
+    return {
+        row.tenant_id: SubscriptionInfo(
+            id=row.id,
+            status=row.status,
+            current_start=row.current_start,
+            current_end=row.current_end,
+        )
+        for row in await session.scalars(stmt)
+    }

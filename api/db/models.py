@@ -89,6 +89,9 @@ class Tenant(Base):
     max_concurrent: Mapped[int | None] = mapped_column(Integer)
     quota_mode: Mapped[str | None] = mapped_column(String(8))
     user_default_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    # The current subscription cycle (billing fills these in); the budget period when set.
+    billing_period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    billing_period_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
 

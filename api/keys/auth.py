@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -26,7 +27,7 @@ _LOOKUP = text(
     """
     SELECT k.id AS key_id, k.tenant_id, k.end_user_id, u.external_id AS bound_user,
            k.revoked_at IS NOT NULL AS revoked, t.status AS tenant_status,
-           t.plan_code, p.allowed_models
+           t.plan_code, p.allowed_models, t.billing_period_start, t.billing_period_end
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id
     JOIN plans p ON p.code = t.plan_code
@@ -46,6 +47,8 @@ class Principal:
     allowed_models: tuple[str, ...] | None
     bound_user_id: uuid.UUID | None
     bound_user: str | None
+    # The subscription cycle, when billing set one; else budgets run per calendar month.
+    billing_period: tuple[datetime, datetime] | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,11 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
         allowed_models=tuple(allowed) if allowed is not None else None,
         bound_user_id=row["end_user_id"],
         bound_user=row["bound_user"],
+        billing_period=(
+            (row["billing_period_start"], row["billing_period_end"])
+            if row["billing_period_start"] is not None and row["billing_period_end"] is not None
+            else None
+        ),
     )
     return _Entry(principal, row["tenant_status"] != "active", expires)
 

@@ -24,6 +24,7 @@ import httpx2
 from api.metering.ledger import Settlement
 from api.metering.meter import UsageMeter
 from api.metering.writer import LedgerWriter
+from api.observability.metrics import Metrics
 from api.pricing.cost import compute_cost
 from api.pricing.table import ModelPrice
 
@@ -38,6 +39,7 @@ _DELTA_EVENT = b"event: content_block_delta"
 @dataclass(frozen=True)
 class CallContext:
     request_id: uuid.UUID
+    endpoint: str  # chat | messages
     model: str
     price: ModelPrice
     price_version: str
@@ -102,6 +104,7 @@ class MeteredCall:
         chunks: AsyncIterator[bytes],
         first_chunk: bytes,
         writer: LedgerWriter,
+        metrics: Metrics,
         *,
         drain_on_disconnect: bool,
     ) -> None:
@@ -114,6 +117,7 @@ class MeteredCall:
         self._chunks = chunks
         self._first = first_chunk
         self._writer = writer
+        self._metrics = metrics
         self._drain = drain_on_disconnect
         self._transport_error: str | None = None
         self._deltas = 0
@@ -191,6 +195,13 @@ class MeteredCall:
             upstream_request_id=self.upstream_request_id,
             http_status=self.response.status_code,
             counted_deltas=self._deltas,
+        )
+        started = self.ctx.started_mono
+        self._metrics.settled(
+            self.ctx.endpoint,
+            self.settlement,
+            duration_s=time.monotonic() - started,
+            ttft_s=self.first_chunk_mono - started,
         )
         await self._writer.settle(self.settlement)
         if not self.client_gone and self._queue is not None:

@@ -25,7 +25,7 @@ from api.proxy.upstream import (
     read_whole,
 )
 from api.quotas.amounts import reservation
-from api.quotas.periods import calendar_month
+from api.quotas.periods import budget_period
 from api.quotas.service import enforce
 from api.settings import DisconnectMode
 from api.state import AppState
@@ -69,7 +69,7 @@ async def begin(
                 "the usage database is unavailable; try again shortly"
             ) from None
     started_at = datetime.now(UTC)
-    period_start, period_end = calendar_month(started_at)
+    period_start, period_end = budget_period(started_at, principal.billing_period)
     request_id = uuid.uuid4()
     decision = await state.writer.open(
         OpenRequest(
@@ -87,8 +87,10 @@ async def begin(
             soft_usd=soft,
         )
     )
+    state.metrics.reservation(endpoint, decision.outcome)
     return CallContext(
         request_id=request_id,
+        endpoint=endpoint,
         model=model,
         price=price,
         price_version=state.prices.version,
@@ -117,6 +119,8 @@ async def _settle_without_stream(
         http_status=http_status,
         error_type=error_type,
     )
+    duration_s = time.monotonic() - ctx.started_mono
+    state.metrics.settled(ctx.endpoint, settlement, duration_s=duration_s, ttft_s=None)
     await state.writer.settle(settlement)
 
 
@@ -152,6 +156,7 @@ async def start_stream(
         opened.chunks,
         opened.first_chunk,
         state.writer,
+        state.metrics,
         drain_on_disconnect=state.settings.on_disconnect is DisconnectMode.drain,
     )
 

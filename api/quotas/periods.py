@@ -1,5 +1,5 @@
-"""Budget periods. Until billing fills in subscription cycles, a period is the calendar month
-in UTC."""
+"""Budget periods: the tenant's current subscription cycle when billing has one, else the
+calendar month in UTC."""
 
 from __future__ import annotations
 
@@ -11,3 +11,11 @@ def calendar_month(now: datetime) -> tuple[datetime, datetime]:
     start = datetime(now.year, now.month, 1, tzinfo=UTC)
     end = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, tzinfo=UTC)
     return start, end
+
+
+def budget_period(
+    now: datetime, billing_period: tuple[datetime, datetime] | None
+) -> tuple[datetime, datetime]:
+    if billing_period is not None and billing_period[0] <= now < billing_period[1]:
+        return billing_period
+    return calendar_month(now)

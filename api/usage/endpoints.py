@@ -1,18 +1,33 @@
-"""`GET /v1/usage`: the calling tenant's spend this period, overall and per end user."""
+"""`GET /v1/usage`: the calling tenant's spend this period, overall and per end user; with any
+of `group_by`, `from`, `to`, `user`, `model`, `key_id` or `format`, a usage report over the
+caller's tenant instead (the shape of `GET /admin/usage`: `rows` and `total`, or CSV)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
 
 from api.keys.auth import Caller
+from api.reports.http import csv_response
+from api.reports.params import TENANT_PARAMS, parse_report
+from api.reports.query import Format
 from api.state import State
+from api.usage import repository
 from api.usage.schemas import TenantUsage
 from api.usage.service import current_usage
 
 router = APIRouter(tags=["tenant"])
 
 
-@router.get("/v1/usage")
-async def get_usage(caller: Caller, state: State) -> TenantUsage:
-    async with state.sessions() as session, session.begin():
-        return await current_usage(session, caller)
+@router.get("/v1/usage", response_model=None, responses={200: {"model": TenantUsage}})
+async def get_usage(request: Request, caller: Caller, state: State) -> Response:
+    if not TENANT_PARAMS.intersection(request.query_params):
+        async with state.sessions() as session, session.begin():
+            usage = await current_usage(session, caller)
+        return JSONResponse(usage.model_dump(mode="json"))
+    query = parse_report(request.query_params, TENANT_PARAMS, strict=False)
+    if query.format is Format.csv:
+        return await csv_response(query, repository.usage_csv(state.engine.url, caller, query))
+    async with state.engine.connect() as conn:
+        body = await repository.usage_report(conn, caller, query)
+    return Response(body, media_type="application/json")

@@ -1,17 +1,22 @@
-"""Reading the spend counters. Every query here is scoped to the authenticated caller's tenant,
-which is the only way in: the functions take the `Principal`, never a tenant id."""
+"""Reading the spend counters and the usage reports. Every query here is scoped to the
+authenticated caller's tenant, which is the only way in: the functions take the `Principal`,
+never a tenant id."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.errors import NotFound
 from api.keys.auth import Principal
+from api.reports import service as reports
+from api.reports.query import ReportQuery
 
 _TOTALS = text(
     """
@@ -73,3 +78,13 @@ async def user_rows(
     return [
         UserRow(r["user"], r["requests"], r["spent_usd"], r["limit_usd"]) for r in result.mappings()
     ]
+
+
+async def usage_report(conn: AsyncConnection, caller: Principal, query: ReportQuery) -> str:
+    """The report `query` asks for (JSON text), over the caller's tenant only."""
+    return await reports.usage_report(conn, query.for_tenant(caller.tenant_id))
+
+
+def usage_csv(url: URL, caller: Principal, query: ReportQuery) -> AsyncGenerator[bytes, None]:
+    """The report as streamed CSV, over the caller's tenant only."""
+    return reports.usage_csv(url, query.for_tenant(caller.tenant_id))

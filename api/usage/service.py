@@ -1,4 +1,5 @@
-"""The caller's usage for the current budget period (the calendar month in UTC)."""
+"""The caller's usage for the current budget period (its subscription cycle, else the
+calendar month in UTC)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.keys.auth import Principal
-from api.quotas.periods import calendar_month
+from api.quotas.periods import budget_period
 from api.usage import repository
 from api.usage.schemas import TenantUsage, UserUsage
 
@@ -16,7 +17,7 @@ from api.usage.schemas import TenantUsage, UserUsage
 async def current_usage(
     session: AsyncSession, caller: Principal, now: datetime | None = None
 ) -> TenantUsage:
-    period_start, period_end = calendar_month(now or datetime.now(UTC))
+    period_start, period_end = budget_period(now or datetime.now(UTC), caller.billing_period)
     # One snapshot for the totals and the per-user rows.
     await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     totals = await repository.tenant_totals(session, caller, period_start)

@@ -27,6 +27,8 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/admin/keys/{key_id}", None),
     ("PUT", "/admin/tenants/{tenant_id}/users/{user}/limit", {"monthly_budget_usd": "999"}),
     ("PUT", "/admin/plans/{code}", {"monthly_budget_usd": "999999"}),
+    ("POST", "/admin/tenants/{tenant_id}/subscription", {"plan": "pro"}),
+    ("GET", "/admin/usage", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 

@@ -1,0 +1,45 @@
+"""`GET /admin/usage`: usage across tenants, as JSON rows and totals or as a CSV download.
+The admin check is on the router, as for every `/admin` route."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request, Response
+
+from api.admin.auth import require_admin
+from api.reports.http import csv_response
+from api.reports.params import parse_report
+from api.reports.query import Format
+from api.reports.service import usage_csv, usage_report
+from api.state import State
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+_PARAMETERS = [
+    {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string"},
+        "description": doc,
+    }
+    for name, doc in (
+        ("tenant_id", "only this tenant"),
+        ("user", "only this end user (external id), in every tenant unless tenant_id is set"),
+        ("model", "only this model id"),
+        ("key_id", "only this API key"),
+        ("from", "ISO 8601 date or datetime, UTC, inclusive"),
+        ("to", "ISO 8601 date or datetime, UTC, exclusive"),
+        ("group_by", "tenant | user | model | key | day"),
+        ("format", "json (default) | csv"),
+    )
+]
+
+
+@router.get("/usage", response_model=None, openapi_extra={"parameters": _PARAMETERS})
+async def get_usage(request: Request, state: State) -> Response:
+    query = parse_report(request.query_params)
+    if query.format is Format.csv:
+        return await csv_response(query, usage_csv(state.engine.url, query))
+    async with state.engine.connect() as conn:
+        body = await usage_report(conn, query)
+    return Response(body, media_type="application/json")

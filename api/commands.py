@@ -5,15 +5,13 @@ from __future__ import annotations
 import argparse
 import os
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.cli import CliError, bind_socket, open_database, parse_uuid, run_with_session
 from api.db.engine import DatabaseLocation
-from api.settings import Settings, UpstreamMode
+from api.settings import Settings
 
 Sub = Any  # argparse's _SubParsersAction is private
 
@@ -169,10 +167,13 @@ def _run_server(
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> None:
+    from api import devmode
+
+    settings = devmode.with_admin_token(settings)
     location = open_database(settings, migrate=True)
     try:
-        key = _demo_key(settings, location)
-        _print_banner(settings, args.host, args.port, key)
+        key = devmode.demo_key(settings, location)
+        devmode.print_banner(settings, args.host, args.port, key)
         _run_server(settings, location, args.host, args.port, human_logs=True)
     finally:
         location.close()
@@ -300,76 +301,6 @@ def _dev_seed(args: argparse.Namespace, settings: Settings) -> None:
         dev_seed_command(location.url, plan)
     finally:
         location.close()
-
-
-# -- the demo tenant --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Demo:
-    tenant_id: uuid.UUID
-    key: str
-
-
-async def _ensure_demo(session: AsyncSession, saved_key: str | None) -> Demo:
-    """The `demo` tenant and a usable key for it: `saved_key` if it still works, else a new
-    one (the caller saves it)."""
-    from api.db.models import ApiKey
-    from api.keys.secrets import hash_key
-    from api.keys.service import create_key
-    from api.tenants.service import create_tenant, find_tenant_by_name
-
-    tenant = await find_tenant_by_name(session, "demo") or await create_tenant(
-        session, "demo", "pro"
-    )
-    if saved_key is not None:
-        row = await session.execute(
-            select(ApiKey.id).where(
-                ApiKey.key_hash == hash_key(saved_key),
-                ApiKey.tenant_id == tenant.id,
-                ApiKey.revoked_at.is_(None),
-            )
-        )
-        if row.scalar_one_or_none() is not None:
-            return Demo(tenant.id, saved_key)
-    created = await create_key(session, tenant.id, name="demo")
-    return Demo(tenant.id, created.key)
-
-
-def _demo_key(settings: Settings, location: DatabaseLocation) -> str:
-    """The demo key's plaintext is kept in the data dir (mode 0600, never in the database) so
-    a restarted `tollgate dev` can print it again."""
-    key_file = settings.data_dir / "demo-key"
-    saved = key_file.read_text().strip() if key_file.exists() else None
-    demo = run_with_session(settings, lambda s: _ensure_demo(s, saved), location)
-    if demo.key != saved:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(demo.key + "\n")
-    return demo.key
-
-
-def _print_banner(settings: Settings, host: str, port: int, key: str) -> None:
-    url = f"http://{host}:{port}"
-    upstream = (
-        "simulated (built-in fake Claude; set ANTHROPIC_API_KEY for the real one)"
-        if settings.upstream_mode is UpstreamMode.simulated
-        else settings.anthropic_base_url or "https://api.anthropic.com"
-    )
-    database = "embedded Postgres in " + str(settings.data_dir / "pg")
-    if settings.database_url:
-        database = "DATABASE_URL"
-    print(
-        f"\nTollgate dev server: {url}\n"
-        f"  database: {database}\n"
-        f"  upstream: {upstream}\n"
-        f"  demo key: {key}\n\n"
-        f"Stream a reply:\n"
-        f"  curl -N {url}/chat -H 'x-api-key: {key}' -H 'content-type: application/json' "
-        f"""-d '{{"message": "Hello, Claude"}}'\n""",
-        flush=True,
-    )
 
 
 __all__ = ["CliError", "register"]

@@ -68,7 +68,7 @@ def test_dev_streams_the_demo_curl_and_keeps_data_across_restarts(tmp_path: Path
     data_dir = tmp_path / "tollgate-data"
     port = free_port()
     with dev_server(data_dir, port) as (curl, banner):
-        key = re.search(r"demo key: (tg_live_\S+)", banner)
+        key = re.search(r"demo key:\s+(tg_live_\S+)", banner)
         assert key is not None
         first = run_curl(curl)
         assert "event: delta" in first and "event: usage" in first and "event: done" in first

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 
 from api.admin.auth import require_admin
 from api.db.models import Plan
@@ -78,8 +79,10 @@ async def create_subscription(
     except (RazorpayUnavailable, RazorpayRefused, KeyError) as exc:
         raise BadGateway(f"Razorpay: {exc}") from None
     async with state.sessions() as session, session.begin():
-        session.add(
-            Subscription(
+        # A webhook for it may already have created the row (it carries our tenant id).
+        await session.execute(
+            insert(Subscription)
+            .values(
                 id=remote["id"],
                 tenant_id=tenant_id,
                 plan_code=plan.code,
@@ -88,5 +91,6 @@ async def create_subscription(
                 short_url=remote.get("short_url"),
                 version_at=_created_at(remote),  # Razorpay's clock, like its events
             )
+            .on_conflict_do_nothing(index_elements=["id"])
         )
     return SubscriptionOut(subscription_id=remote["id"], short_url=remote.get("short_url"))

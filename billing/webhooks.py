@@ -50,7 +50,7 @@ async def razorpay_webhook(request: Request, state: State) -> JSONResponse:
     if not isinstance(payload, dict):
         raise InvalidRequest("body is not a JSON object")
     async with state.sessions() as session, session.begin():
-        new = await store(session, event_id, raw.decode(), payload)
+        new = await store(session, event_id, json.dumps(payload), payload)
     if new:
         try:  # cheap enough to do now; the background loop retries it if this fails
             async with state.sessions() as session, session.begin():

@@ -21,6 +21,9 @@ is started after S seconds; in-flight requests are finished). `--warmup S` secon
 sent first and excluded from the statistics (but counted in `sent_total` / `ok_total`, which is
 what a ledger check must compare against).
 
+Keys: `--key K` sends one key on every request. `--keys-file FILE` (one key per line) spreads the
+load over several keys, and so over several tenants: worker i sends key i mod N on every request.
+
 Output: a human summary, or `--json` (one JSON object on stdout). With `--markers` the lines
 `#MEASURE_START` and `#MEASURE_END` are printed (flushed) around the measured window so that an
 orchestrator can sample the server's CPU over exactly that window.
@@ -39,6 +42,7 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
 DELTA = b"content_block_delta"
@@ -277,6 +281,7 @@ class Stats:
     sent_total: int = 0  # including warm-up
     ok_total: int = 0  # 200 + message_stop, including warm-up
     http200_total: int = 0  # status 200 (even if the stream was cut), including warm-up
+    statuses: dict[int, int] = field(default_factory=dict)  # HTTP status -> count, incl. warm-up
     ttft: list[float] = field(default_factory=list)
     ttfb: list[float] = field(default_factory=list)
     total: list[float] = field(default_factory=list)
@@ -313,6 +318,13 @@ def build_request(
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
+def read_keys(path: str) -> list[str]:
+    keys = [line.strip() for line in Path(path).read_text().splitlines() if line.strip()]
+    if not keys:
+        raise SystemExit(f"{path}: no keys")
+    return keys
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -328,7 +340,10 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     host = url.hostname or "127.0.0.1"
     port = url.port or 80
     path = url.path or "/v1/messages"
-    payload = build_request(f"{host}:{port}", path, args.key, args.model, args.tokens, args.header)
+    keys = read_keys(args.keys_file) if args.keys_file else [args.key]
+    payloads = [
+        build_request(f"{host}:{port}", path, k, args.model, args.tokens, args.header) for k in keys
+    ]
     loop = asyncio.get_running_loop()
     stats = Stats()
 
@@ -354,7 +369,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         _, proto = await loop.create_connection(Conn, host, port)
         return proto  # type: ignore[return-value]
 
-    async def worker() -> None:
+    async def worker(index: int) -> None:
+        payload = payloads[index % len(payloads)]
         conn: Conn | None = None
         while True:
             now = perf()
@@ -380,6 +396,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 res = Result(error=f"connect: {exc.__class__.__name__}")
                 conn = None
                 await asyncio.sleep(0.01)
+            stats.statuses[res.status] = stats.statuses.get(res.status, 0) + 1
             if res.status == 200:
                 stats.http200_total += 1
             if res.ok:
@@ -407,7 +424,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         if conn is not None and conn.transport is not None:
             conn.transport.close()
 
-    await asyncio.gather(*(worker() for _ in range(args.concurrency)))
+    await asyncio.gather(*(worker(i) for i in range(args.concurrency)))
     measure_end[0] = perf()
     mark("MEASURE_END")
     elapsed = measure_end[0] - measure_start[0]
@@ -431,6 +448,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "sent_total": stats.sent_total,
         "ok_total": stats.ok_total,
         "http200_total": stats.http200_total,
+        "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
+        "keys": len(keys),
+        "keys_used": min(len(keys), args.concurrency),
     }
 
 
@@ -440,6 +460,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8000/v1/messages")
     p.add_argument("--key", default="sk-ant-bench", help="sent as x-api-key")
+    p.add_argument(
+        "--keys-file", help="one key per line; worker i sends key i mod N (overrides --key)"
+    )
     p.add_argument("--model", default="claude-sonnet-4-6")
     p.add_argument("--tokens", type=int, default=64, help="max_tokens and x-sim-output-tokens")
     p.add_argument("-c", "--concurrency", type=int, default=1)

@@ -1,15 +1,20 @@
 """One full benchmark run: direct simulator vs Tollgate vs LiteLLM, streaming /v1/messages.
 
     .venv/bin/python bench/run.py [--no-litellm] [--profile] [--quick]
+    .venv/bin/python bench/run.py --targets tollgate --tenants 100 --tollgate-bin PATH
 
 What it does (see bench/README.md for the method):
 
 1. starts the simulated upstream (`tollgate simulate-upstream`, pinned with `taskset -c 1`);
-2. creates a fresh Postgres database, migrates it, creates a `pro` tenant and a key;
-3. starts Tollgate (`tollgate serve`, one worker, `taskset -c 0`);
+2. creates a fresh Postgres database, migrates it, creates `--tenants` `pro` tenants (default 1:
+   one hot tenant) with one key each, and raises their budget, rpm and concurrency limits so that
+   no limit binds during the run;
+3. starts Tollgate (`tollgate serve`, one worker, `taskset -c 0`) from `--tollgate-bin` (any
+   checkout's virtualenv, so the same harness measures an older commit too);
 4. runs `bench/loadgen.py` (`taskset -c 1`) at each concurrency level against the simulator
    directly, then against Tollgate; after each Tollgate level it waits for the ledger to settle
-   and checks that rows with status 'ok' == requests that completed with 200 + message_stop;
+   and checks that rows with status 'ok' == requests that completed with 200 + message_stop,
+   and that no request was refused (every response a 200);
 5. optionally profiles Tollgate under c=32 with py-spy (`--profile`);
 6. stops Tollgate, starts LiteLLM's proxy (`taskset -c 0`, one worker, no database) from a
    separate virtualenv, pointed at the same simulator, and runs the same levels against it;
@@ -44,7 +49,8 @@ import psutil
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 VENV_BIN = Path(sys.executable).parent
-TOLLGATE = str(VENV_BIN / "tollgate")
+TOLLGATE = str(VENV_BIN / "tollgate")  # the simulator always runs from the harness's venv
+DEFAULT_TOLLGATE_BIN = str(REPO / ".venv" / "bin" / "tollgate")
 PG = "postgresql://postgres@127.0.0.1:5432"
 GATEWAY_CORE = "0"
 CLIENT_CORE = "1"
@@ -163,6 +169,21 @@ def pg_cpu(pid: int | None) -> float:
         return 0.0
 
 
+def pg_db_cpu(pid: int | None, db: str | None) -> float:
+    """CPU seconds of the live Postgres backends connected to `db` (the gateway's pool): the
+    cluster figure also counts other databases' work on a shared Postgres."""
+    if pid is None or not db:
+        return 0.0
+    total = 0.0
+    with contextlib.suppress(psutil.NoSuchProcess):
+        for c in psutil.Process(pid).children():
+            with contextlib.suppress(psutil.Error):
+                if f" {db} " in " ".join(c.cmdline()) + " ":
+                    t = c.cpu_times()
+                    total += t.user + t.system
+    return total
+
+
 def core_busy() -> list[float]:
     """Busy seconds per CPU (everything but idle and iowait)."""
     out = []
@@ -211,23 +232,32 @@ class Level:
     client_cpu_pct: float  # the load generator
     sim_cpu_pct: float  # the simulator (shares core 1 with the load generator)
     pg_cpu_pct: float  # the whole Postgres cluster (not pinned)
+    pg_db_cpu_pct: float  # live backends of the bench database only
+    # busy time of both cores not explained by the server, generator, simulator or Postgres:
+    # other work on the machine (another agent's tests), i.e. interference
+    other_cpu_pct: float
     core_busy_pct: list[float]  # per CPU, system-wide
     ledger: dict[str, object] = field(default_factory=dict)
+    pg_waits: dict[str, object] = field(default_factory=dict)
 
 
 def run_level(
     target: str,
     url: str,
-    key: str,
+    key: str | Path,
     concurrency: int,
     server_pid: int,
     sim_pid: int,
     plan: dict[str, float],
     logdir: Path,
+    waits: PgWaitSampler | None = None,
+    db: str | None = None,
 ) -> Level:
+    """`key` is one key, or a Path to a file of keys (worker i uses key i mod N)."""
+    keyarg = ["--keys-file", str(key)] if isinstance(key, Path) else ["--key", key]
     cmd = [
         "taskset", "-c", CLIENT_CORE, sys.executable, str(BENCH / "loadgen.py"),
-        "--url", url, "--key", key, "--model", MODEL, "-c", str(concurrency),
+        "--url", url, *keyarg, "--model", MODEL, "-c", str(concurrency),
         "--warmup", str(plan["warmup"]), "--json", "--markers",
     ]  # fmt: skip
     if plan.get("requests"):
@@ -238,12 +268,14 @@ def run_level(
     sampler.start()
     errf = open(logdir / f"loadgen-{target}-c{concurrency}.err", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, bufsize=1)
-    marks: dict[str, tuple[float, float, float, float, float, list[float]]] = {}
+    marks: dict[str, tuple[float, float, float, float, float, list[float], float]] = {}
     result: dict[str, object] | None = None
     assert proc.stdout is not None
     for line in proc.stdout:
         line = line.strip()
         if line in ("#MEASURE_START", "#MEASURE_END"):
+            if waits is not None:
+                (waits.start_window if line == "#MEASURE_START" else waits.end_window)()
             marks[line] = (
                 time.perf_counter(),
                 tree_cpu(server_pid),
@@ -251,6 +283,7 @@ def run_level(
                 tree_cpu(sim_pid) if sim_pid != server_pid else 0.0,
                 pg_cpu(PG_PID),
                 core_busy(),
+                pg_db_cpu(PG_PID, db),
             )
         elif line.startswith("{"):
             result = json.loads(line)
@@ -259,10 +292,12 @@ def run_level(
     sampler.stop()
     if proc.returncode != 0 or result is None:
         raise SystemExit(f"loadgen failed ({proc.returncode}); see {errf.name}")
-    t0, s0, c0, m0, p0, k0 = marks["#MEASURE_START"]
-    t1, s1, c1, m1, p1, k1 = marks["#MEASURE_END"]
+    t0, s0, c0, m0, p0, k0, d0 = marks["#MEASURE_START"]
+    t1, s1, c1, m1, p1, k1, d1 = marks["#MEASURE_END"]
     wall = max(t1 - t0, 1e-9)
-    return Level(
+    explained = (s1 - s0) + (c1 - c0) + ((m1 - m0) if sim_pid != server_pid else 0.0) + (p1 - p0)
+    busy = sum(b - a for a, b in zip(k0, k1, strict=True))
+    lv = Level(
         target=target,
         concurrency=concurrency,
         result=result,
@@ -272,8 +307,159 @@ def run_level(
         client_cpu_pct=round(100 * (c1 - c0) / wall, 1),
         sim_cpu_pct=round(100 * (m1 - m0) / wall, 1) if sim_pid != server_pid else 0.0,
         pg_cpu_pct=round(100 * (p1 - p0) / wall, 1),
+        pg_db_cpu_pct=round(100 * (d1 - d0) / wall, 1),
+        other_cpu_pct=round(100 * (busy - explained) / wall, 1),
         core_busy_pct=[round(100 * (b - a) / wall, 1) for a, b in zip(k0, k1, strict=True)],
     )
+    if waits is not None:
+        lv.pg_waits = waits.summary()
+    return lv
+
+
+class PgWaitSampler(threading.Thread):
+    """Samples `pg_stat_activity` for one database every `interval` seconds over one persistent
+    psql session (no process per sample), counting backends by (state, wait event) during the
+    measured window. `summary()` gives the mean number of backends in each, per sample."""
+
+    QUERY = (
+        "select coalesce(state, '?'), coalesce(wait_event_type, '-'), coalesce(wait_event, '-'), "
+        "count(*) from pg_stat_activity where datname = '{db}' and pid <> pg_backend_pid() "
+        "group by 1, 2, 3;\n\\echo __END__\n"
+    )
+
+    def __init__(self, db: str, interval: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.query = self.QUERY.format(db=db)
+        self.interval = interval
+        self.counts: Counter[str] = Counter()
+        self.samples = 0
+        self._on = False
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()
+        self._psql = subprocess.Popen(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-At", "-F", "\t", "-q"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+
+    def _sample(self) -> Counter[str]:
+        assert self._psql.stdin is not None and self._psql.stdout is not None
+        self._psql.stdin.write(self.query)
+        self._psql.stdin.flush()
+        out: Counter[str] = Counter()
+        for line in self._psql.stdout:
+            line = line.rstrip("\n")
+            if line == "__END__":
+                break
+            state, wtype, wevent, n = line.split("\t")
+            out[f"{state} {wtype}:{wevent}"] += int(n)
+        return out
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            with self._lock:
+                if not self._on:
+                    continue
+            sample = self._sample()
+            with self._lock:
+                if self._on:
+                    self.counts.update(sample)
+                    self.samples += 1
+
+    def start_window(self) -> None:
+        with self._lock:
+            self.counts.clear()
+            self.samples = 0
+            self._on = True
+
+    def end_window(self) -> None:
+        with self._lock:
+            self._on = False
+
+    def summary(self) -> dict[str, object]:
+        with self._lock:
+            n = max(self.samples, 1)
+            return {
+                "samples": self.samples,
+                "mean_backends": {
+                    k: round(v / n, 2) for k, v in self.counts.most_common() if v / n >= 0.01
+                },
+            }
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+        with contextlib.suppress(Exception):
+            assert self._psql.stdin is not None
+            self._psql.stdin.close()
+        self._psql.wait(5)
+
+
+# -- tenants -----------------------------------------------------------------------------
+
+# Runs with the Python of --tollgate-bin, so it uses that checkout's own services (and key hash).
+_CREATE_TENANTS = """
+import asyncio, sys
+from api.db.session import session_scope
+from api.keys.service import create_key
+from api.tenants.service import create_tenant
+
+async def work(session):
+    out = []
+    for i in range(int(sys.argv[2])):
+        tenant = await create_tenant(session, f"bench-{i}", "pro")
+        out.append((tenant.id, (await create_key(session, tenant.id, name="bench")).key))
+    return out
+
+for tenant_id, key in asyncio.run(session_scope(sys.argv[1], work)):
+    print(f"{tenant_id}\t{key}")
+"""
+
+# Per-tenant overrides (NULL = the plan's): the `pro` plan's $100 budget, 600 rpm and 32
+# concurrent streams would bind at these rates; the benchmark measures the machinery, not refusals.
+_UNBOUND = "monthly_budget_usd = 1000000, rpm_limit = 10000000, max_concurrent = 100000"
+
+
+def interpreter(bin_path: str) -> str:
+    """The Python a console script runs with (its shebang)."""
+    first = Path(bin_path).read_text(errors="replace").splitlines()[0]
+    if first.startswith("#!") and "python" in first:
+        return first[2:].strip().split()[0]
+    return str(Path(bin_path).parent / "python")
+
+
+def create_tenants(py: str, db: str, n: int, env: dict[str, str]) -> list[tuple[str, str]]:
+    """`n` `pro` tenants with one key each and limits that never bind; (tenant id, key) pairs."""
+    out = subprocess.run(
+        [py, "-c", _CREATE_TENANTS, f"postgresql+asyncpg://postgres@127.0.0.1:5432/{db}", str(n)],
+        env=env, check=True, capture_output=True, text=True, cwd="/",
+    ).stdout  # fmt: skip
+    pairs = [tuple(line.split("\t")) for line in out.splitlines() if "\t" in line]
+    if len(pairs) != n:
+        raise SystemExit(f"expected {n} tenants, got {len(pairs)}: {out[-500:]}")
+    ids = ", ".join(f"'{t}'" for t, _ in pairs)
+    psql(db, f"update tenants set {_UNBOUND} where id in ({ids})")
+    return pairs  # type: ignore[return-value]
+
+
+def checkout_of(py: str) -> dict[str, str]:
+    """Where the gateway's `api` package lives, and that checkout's commit (+ dirty flag)."""
+    info = {"python": py}
+    with contextlib.suppress(Exception):
+        src = subprocess.run(
+            [py, "-c", "import api, os; print(os.path.dirname(os.path.dirname(api.__file__)))"],
+            capture_output=True, text=True, check=True, cwd="/",
+        ).stdout.strip()  # fmt: skip
+        info["checkout"] = src
+        git = ["git", "-C", src]
+        info["commit"] = subprocess.run(
+            [*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [*git, "status", "--porcelain", "--untracked-files=no", "--", "api", "migrations"],
+            capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        info["dirty"] = ", ".join(line[3:] for line in dirty.splitlines())
+    return info
 
 
 # -- ledger ------------------------------------------------------------------------------
@@ -319,19 +505,30 @@ def spool_records(data_dir: Path) -> int:
 # -- py-spy ------------------------------------------------------------------------------
 
 
-def profile(url: str, key: str, gw_pid: int, sim_pid: int, logdir: Path, seconds: float) -> dict:
+def profile(
+    url: str,
+    key: str | Path,
+    gw_pid: int,
+    sim_pid: int,
+    logdir: Path,
+    seconds: float,
+    concurrency: int = 32,
+    native: bool = False,
+) -> dict:
     pyspy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
     if not pyspy:
         return {"error": "py-spy not installed (pip install py-spy into the venv)"}
-    raw = logdir / "profile-c32.txt"
+    raw = logdir / f"profile-c{concurrency}.txt"
     rec = subprocess.Popen(
         ["taskset", "-c", CLIENT_CORE, pyspy, "record", "--pid", str(gw_pid), "--rate", "200",
-         "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw), "--nonblocking"],
+         "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw),
+         # --native needs to pause the process for each sample
+         *(["--native"] if native else ["--nonblocking"])],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     time.sleep(1.0)
     level = run_level(
-        "tollgate+py-spy", url, key, 32, gw_pid, sim_pid,
+        "tollgate+py-spy", url, key, concurrency, gw_pid, sim_pid,
         {"warmup": 0.5, "duration": seconds}, logdir,
     )  # fmt: skip
     out, _ = rec.communicate(timeout=seconds + 30)
@@ -340,11 +537,14 @@ def profile(url: str, key: str, gw_pid: int, sim_pid: int, logdir: Path, seconds
         return {
             "error": f"py-spy failed ({rec.returncode}): {(out or '').strip()[-500:]}",
             "ok_total": level.result["ok_total"],
+            "statuses": level.result.get("statuses", {}),
         }
     own, incl, total = aggregate_raw(raw)
     return {
+        "concurrency": concurrency,
         "rps_under_profiler": level.result["rps"],
         "ok_total": level.result["ok_total"],
+        "statuses": level.result.get("statuses", {}),
         "errors": level.result["errors"],
         "samples": total,
         "own_top": [(name, n, round(100 * n / total, 1)) for name, n in own.most_common(25)],
@@ -426,12 +626,29 @@ def main() -> None:
     ap.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--profile", action="store_true", help="py-spy Tollgate under c=32")
     ap.add_argument("--profile-seconds", type=float, default=12)
+    ap.add_argument("--profile-concurrency", type=int, default=32)
+    ap.add_argument("--profile-native", action="store_true", help="py-spy --native (C frames)")
+    ap.add_argument(
+        "--tollgate-bin",
+        default=DEFAULT_TOLLGATE_BIN,
+        help="the `tollgate` to measure (migrate, tenants, serve); the simulator always runs "
+        "from this harness's venv",
+    )
+    ap.add_argument(
+        "--tenants", type=int, default=1, help="pro tenants, one key each (1: one hot tenant)"
+    )
+    ap.add_argument(
+        "--pg-waits",
+        action="store_true",
+        help="sample pg_stat_activity wait events during each Tollgate level (20 Hz)",
+    )
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per level")
     ap.add_argument("--c1-requests", type=int, default=2000, help="cap at c=1")
     ap.add_argument("--warmup", type=float, default=1.0)
     ap.add_argument("--quick", action="store_true", help="3 s levels (smoke test)")
     ap.add_argument("--keep-db", action="store_true")
     ap.add_argument("--results", default=str(BENCH / "results"))
+    ap.add_argument("--name", default="latest", help="results file name: NAME.md, NAME.json")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.c1_requests, args.warmup = 3.0, 500, 0.5
@@ -440,6 +657,10 @@ def main() -> None:
     if args.no_litellm and "litellm" in targets:
         targets.remove("litellm")
 
+    if args.tenants < 1:
+        ap.error("--tenants must be at least 1")
+    tollgate_bin = str(Path(args.tollgate_bin).resolve())
+    gateway = checkout_of(interpreter(tollgate_bin))
     global PG_PID
     PG_PID = postmaster_pid()
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -448,6 +669,7 @@ def main() -> None:
     data_dir = logdir / "data"
     db = f"tollgate_bench_{stamp.replace('-', '_')}"
     log(f"logs in {logdir}")
+    log(f"tollgate: {tollgate_bin} ({gateway})")
 
     procs: list[subprocess.Popen[bytes]] = []
 
@@ -477,19 +699,29 @@ def main() -> None:
         wait_port(sim_port, sim, 20, "simulator")
         sim_url = f"http://127.0.0.1:{sim_port}/v1/messages"
 
-        def levels_for(target: str, url: str, key: str, server_pid: int) -> list[Level]:
+        def levels_for(
+            target: str,
+            url: str,
+            key: str | Path,
+            server_pid: int,
+            waits: PgWaitSampler | None = None,
+        ) -> list[Level]:
             out = []
             for c in levels:
                 plan = {"warmup": args.warmup, "duration": args.duration}
                 if c == 1:
                     plan["requests"] = args.c1_requests
                 log(f"{target} c={c} ...")
-                lv = run_level(target, url, key, c, server_pid, sim.pid, plan, logdir)
+                lv = run_level(
+                    target, url, key, c, server_pid, sim.pid, plan, logdir, waits,
+                    db if target == "tollgate" else None,
+                )  # fmt: skip
                 r = lv.result
                 log(
                     f"  {r['rps']} req/s, TTFT p50 {r['ttft_p50_ms']} ms "
                     f"p99 {r['ttft_p99_ms']} ms, errors {r['errors']}+{r['warmup_errors']} "
-                    f"(warm-up), CPU {lv.server_cpu_pct}%, Postgres {lv.pg_cpu_pct}%, "
+                    f"(warm-up), CPU {lv.server_cpu_pct}%, Postgres {lv.pg_cpu_pct}% "
+                    f"(bench db {lv.pg_db_cpu_pct}%), other {lv.other_cpu_pct}%, "
                     f"cores {lv.core_busy_pct}, "
                     f"peak RSS {lv.server_peak_rss_mb} MB"
                 )
@@ -497,13 +729,17 @@ def main() -> None:
                 if target == "tollgate":
                     lv.ledger = check_ledger(lv)
                     log(f"  ledger: {lv.ledger}")
+                if lv.pg_waits:
+                    log(f"  Postgres backends (mean per sample): {lv.pg_waits}")
             return out
 
         expected_ok = [0]
         last_sessions = [0]
+        sent = Counter[str]()  # HTTP statuses of every Tollgate request so far, warm-up included
 
         def check_ledger(lv: Level) -> dict[str, object]:
             expected_ok[0] += int(lv.result["ok_total"])  # type: ignore[arg-type]
+            sent.update(lv.result.get("statuses", {}))  # type: ignore[arg-type]
             counts = settle_ledger(db)
             ok = counts.get("ok", 0)
             spooled = spool_records(data_dir)
@@ -518,6 +754,9 @@ def main() -> None:
                 "lost": expected_ok[0] - ok,
                 "statuses": dict(counts),
                 "spooled": spooled,
+                # every request so far answered 200 (no 402/429 from a limit, no 503)?
+                "http_statuses": dict(sent),
+                "refused": sum(n for status, n in sent.items() if status != "200"),
             }
 
         if "direct" in targets:
@@ -534,34 +773,39 @@ def main() -> None:
                 "TOLLGATE_DATA_DIR": str(data_dir),
             }
             env.pop("ANTHROPIC_API_KEY", None)
-            subprocess.run([TOLLGATE, "migrate"], env=env, check=True, capture_output=True)
+            subprocess.run([tollgate_bin, "migrate"], env=env, check=True, capture_output=True)
             last_sessions[0] = pg_sessions(db)
-            tenant = subprocess.run(
-                [TOLLGATE, "tenant", "create", "bench", "--plan", "pro"],
-                env=env, check=True, capture_output=True, text=True,
-            ).stdout.strip().splitlines()[-1]  # fmt: skip
-            keyout = subprocess.run(
-                [TOLLGATE, "key", "create", tenant],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            key = re.search(r"^key:\s+(\S+)", keyout, re.M).group(1)  # type: ignore[union-attr]
+            pairs = create_tenants(interpreter(tollgate_bin), db, args.tenants, env)
+            keys_file = logdir / "keys.txt"
+            keys_file.write_text("".join(f"{k}\n" for _, k in pairs))
+            key: str | Path = pairs[0][1] if args.tenants == 1 else keys_file
+            log(f"{args.tenants} pro tenant(s), one key each, limits raised ({_UNBOUND})")
             gw_port = free_port()
             gw = start(
                 "tollgate",
-                ["taskset", "-c", GATEWAY_CORE, TOLLGATE, "serve", "--port", str(gw_port)],
+                ["taskset", "-c", GATEWAY_CORE, tollgate_bin, "serve", "--port", str(gw_port)],
                 env,
             )
             wait_http_ok(f"http://127.0.0.1:{gw_port}/readyz", gw, 30, "tollgate")
             log(f"tollgate pid {gw.pid} on :{gw_port}, idle RSS {tree_rss(gw.pid) / 2**20:.1f} MB")
             gw_url = f"http://127.0.0.1:{gw_port}/v1/messages"
-            levels_out += levels_for("tollgate", gw_url, key, gw.pid)
+            waits = PgWaitSampler(db) if args.pg_waits else None
+            if waits is not None:
+                waits.start()
+            try:
+                levels_out += levels_for("tollgate", gw_url, key, gw.pid, waits)
+            finally:
+                if waits is not None:
+                    waits.stop()
             if args.profile:
-                log(f"profiling tollgate under c=32 for {args.profile_seconds} s with py-spy ...")
-                prof = profile(gw_url, key, gw.pid, sim.pid, logdir, args.profile_seconds)
+                pc = args.profile_concurrency
+                log(f"profiling tollgate under c={pc} for {args.profile_seconds} s with py-spy ...")
+                prof = profile(
+                    gw_url, key, gw.pid, sim.pid, logdir, args.profile_seconds, pc,
+                    args.profile_native,
+                )  # fmt: skip
                 expected_ok[0] += int(prof.get("ok_total", 0))
+                sent.update(prof.get("statuses", {}))
                 log(f"  profile: {prof.get('error') or prof.get('raw')}")
             stop(gw)
             if gw.returncode not in (0, -2, 130):
@@ -572,7 +816,8 @@ def main() -> None:
                 f"Tollgate ledger after a graceful stop: {dict(final)}; expected 'ok' rows "
                 "(every 200 + message_stop, warm-up and profiled runs included): "
                 f"{expected_ok[0]}; "
-                f"spooled settlements: {spool_records(data_dir)}"
+                f"spooled settlements: {spool_records(data_dir)}; "
+                f"HTTP statuses of every request (warm-up and profiled run included): {dict(sent)}"
             )
             warn = [
                 line
@@ -635,15 +880,25 @@ def main() -> None:
             with contextlib.suppress(Exception):
                 psql("postgres", f"drop database if exists {db}")
 
+    if "tollgate" in targets:
+        notes.insert(
+            0,
+            f"Tollgate: `{tollgate_bin}`, checkout {gateway.get('checkout', '?')} at "
+            f"{gateway.get('commit', '?')}"
+            + (f" (uncommitted changes in {gateway['dirty']})" if gateway.get("dirty") else "")
+            + f"; {args.tenants} tenant(s)"
+            + (" (one hot tenant)" if args.tenants == 1 else ", worker i uses tenant i mod N"),
+        )
     report = render(levels_out, prof, notes, lt_version, args)
     print(report)
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
-    (results / "latest.md").write_text(report)
-    (results / "latest.json").write_text(
+    (results / f"{args.name}.md").write_text(report)
+    (results / f"{args.name}.json").write_text(
         json.dumps(
             {
                 "machine": machine(),
+                "tollgate": {"bin": tollgate_bin, **gateway, "tenants": args.tenants},
                 "levels": [lv.__dict__ for lv in levels_out],
                 "profile": prof,
                 "notes": notes,
@@ -653,7 +908,7 @@ def main() -> None:
             indent=2,
         )
     )
-    log(f"wrote {results / 'latest.md'} and latest.json; logs in {logdir}")
+    log(f"wrote {results / args.name}.md and .json; logs in {logdir}")
 
 
 def render(
@@ -675,9 +930,9 @@ def render(
         + (f" LiteLLM {lt_version}." if lt_version else ""),
         "",
         "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | errors "
-        "| server CPU | server peak RSS | Postgres CPU | core 0 / core 1 busy "
-        "| ledger ok / expected | new PG sessions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| server CPU | server peak RSS | Postgres CPU (bench db) | other CPU "
+        "| core 0 / core 1 busy | ledger ok / expected | new PG sessions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for lv in levels:
         r = lv.result
@@ -692,6 +947,8 @@ def render(
             ledger = f"{lv.ledger['ok_rows']} / {lv.ledger['expected_ok']}"
             if lv.ledger["lost"]:
                 ledger += f" (**{lv.ledger['lost']} lost**)"
+            if lv.ledger.get("refused"):
+                ledger += f" (**{lv.ledger['refused']} refused**: {lv.ledger['http_statuses']})"
         errs = f"{r['errors']}" + (
             f" (+{r['warmup_errors']} warm-up)" if r["warmup_errors"] else ""
         )
@@ -699,7 +956,8 @@ def render(
         lines.append(
             f"| {lv.target} | {lv.concurrency} | {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
             f"| {r['ttft_p99_ms']} | {added} | {errs} | {lv.server_cpu_pct:.0f}% "
-            f"| {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% | {busy} | {ledger} "
+            f"| {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
+            f"| {lv.other_cpu_pct:.0f}% | {busy} | {ledger} "
             f"| {sessions} |"
         )
     tg = {lv.concurrency: lv for lv in levels if lv.target == "tollgate"}
@@ -712,7 +970,8 @@ def render(
         ]
         lines.append("Tollgate / LiteLLM throughput: " + ", ".join(ratios))
     if prof:
-        lines += ["", "py-spy, Tollgate under c=32 (own time, top 15):", ""]
+        pc = prof.get("concurrency", 32)
+        lines += ["", f"py-spy, Tollgate under c={pc} (own time, top 15):", ""]
         if "error" in prof:
             lines.append(f"profile failed: {prof['error']}")
         else:
@@ -724,6 +983,13 @@ def render(
             lines.append("|---:|---|")
             for name, _n, pct in prof["own_top"][:15]:
                 lines.append(f"| {pct} | `{name}` |")
+    waits = [lv for lv in levels if lv.pg_waits]
+    if waits:
+        lines += ["", "Postgres backends of the bench database, mean per sample (state wait):", ""]
+        for lv in waits:
+            top = lv.pg_waits.get("mean_backends", {})
+            shown = ", ".join(f"{k} {v}" for k, v in list(top.items())[:8])  # type: ignore[union-attr]
+            lines.append(f"- {lv.target} c={lv.concurrency}: {shown}")
     if notes:
         lines += ["", *(f"- {n}" for n in notes)]
     return "\n".join(lines) + "\n"

@@ -134,8 +134,11 @@ def test_results_stall_after_n_lines_on_first_download_only(sim: RunningSimulato
     ).json()
     url = f"{sim.url}/v1/messages/batches/{created['id']}/results"
     lines: list[bytes] = []
-    with pytest.raises(httpx.ReadTimeout), httpx.stream("GET", url, headers=headers, timeout=1) as r:
-        for line in r.iter_lines():
+    with (
+        pytest.raises(httpx.ReadTimeout),
+        httpx.stream("GET", url, headers=headers, timeout=1) as response,
+    ):
+        for line in response.iter_lines():
             lines.append(line.encode())
     assert len(lines) == 3
     assert sim.app.resources.batches.get(created["id"]).lines_served == 3

@@ -41,6 +41,8 @@ class SimConfig:
       early, no `message_stop`) or `hang` (never answer until the client goes away).
     - `fail_after`: deltas sent before `fail` strikes (default: half of them).
     - `input_tokens`: report this input-token count instead of the computed one.
+    - `tool_calls`: tool calls to end the answer with when the request has `tools` (a forced
+      `tool_choice` makes at least one); see `extras.py`.
     """
 
     output_tokens: int = 64
@@ -54,6 +56,7 @@ class SimConfig:
     fail: FailMode | None = None
     fail_after: int | None = None
     input_tokens: int | None = None
+    tool_calls: int = 0
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -96,6 +99,7 @@ _VALIDATORS: dict[str, Callable[[str, object], None]] = {
     "fail": _check_fail,
     "fail_after": _check_count,
     "input_tokens": _check_count,
+    "tool_calls": _check_count,
 }
 
 
@@ -144,6 +148,7 @@ HEADER_FIELDS: dict[str, tuple[str, _Parser]] = {
     "x-sim-status": ("status", _parse_status),
     "x-sim-fail": ("fail", _parse_fail),
     "x-sim-fail-after": ("fail_after", _parse_int),
+    "x-sim-tool-calls": ("tool_calls", _parse_int),
 }
 
 

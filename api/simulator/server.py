@@ -15,17 +15,36 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from api.http.threaded import (
+    DEFAULT_GRACE_S,
     TaskServer,
     ThreadedServer,
     embedded_config,
     serve_in_task,
     serve_in_thread,
 )
-from api.simulator.app import create_simulator_app
+from api.simulator.app import SimulatorApp, create_simulator_app
 from api.simulator.config import SimConfig
 
-RunningSimulator = ThreadedServer
 RunningSimulatorTask = TaskServer
+
+
+class RunningSimulator:
+    """A simulator serving from a daemon thread. `url` has no `/v1` suffix."""
+
+    def __init__(self, running: ThreadedServer) -> None:
+        self.url = running.url
+        self._running = running
+
+    @property
+    def app(self) -> SimulatorApp:
+        """The running app: its `calls` log and its `resources` (batches, files)."""
+        app = self._running.server.config.app
+        assert isinstance(app, SimulatorApp)
+        return app
+
+    def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Stop serving; clients still connected after `grace_s` seconds are hung up on."""
+        self._running.stop(grace_s)
 
 
 class _QuietHttpToolsProtocol(HttpToolsProtocol):
@@ -67,9 +86,11 @@ def start_simulator_thread(
     config: SimConfig = SimConfig(),  # noqa: B008
     host: str = "127.0.0.1",
     port: int = 0,
-) -> ThreadedServer:
+) -> RunningSimulator:
     """Serve the simulator from a daemon thread; returns once it accepts connections."""
-    return serve_in_thread(_embedded(config), host, port, name="tollgate-simulator")
+    return RunningSimulator(
+        serve_in_thread(_embedded(config), host, port, name="tollgate-simulator")
+    )
 
 
 async def start_simulator_task(

@@ -120,7 +120,13 @@ def _report_commands(sub: Sub) -> None:
     seed.add_argument("--rows", type=int, default=5000, help="ledger rows to add (5000)")
     seed.add_argument("--tenants", type=int, default=5, help="tenants (5)")
     seed.add_argument("--users", type=int, default=40, help="end users in all (40)")
-    seed.add_argument("--days", type=int, default=92, help="spread over the last N days (92)")
+    seed.add_argument(
+        "--days",
+        type=int,
+        default=29,
+        help="spread over the last N*24 hours (29: all inside the dashboard's default range, "
+        "the last 30 calendar days in UTC)",
+    )
     seed.set_defaults(handler=_dev_seed, needs_settings=True)
 
 

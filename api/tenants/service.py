@@ -5,22 +5,35 @@ from __future__ import annotations
 import uuid
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Plan, Tenant
-from api.errors import InvalidRequest, NotFound
+from api.errors import Conflict, InvalidRequest, NotFound
+
+
+class TenantNameTaken(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"name: a tenant named {name!r} already exists")
 
 
 async def create_tenant(session: AsyncSession, name: str, plan_code: str = "free") -> Tenant:
+    """A new tenant; names are unique (uq_tenants_name), so a taken one raises TenantNameTaken."""
     name = name.strip()
     if not name:
         raise InvalidRequest("name: must not be empty")
     if await session.get(Plan, plan_code) is None:
         raise InvalidRequest(f"plan: unknown plan {plan_code!r}")
-    tenant = Tenant(id=uuid.uuid4(), name=name, plan_code=plan_code)
-    session.add(tenant)
-    await session.flush()
-    return tenant
+    inserted = await session.execute(
+        insert(Tenant)
+        .values(id=uuid.uuid4(), name=name, plan_code=plan_code)
+        .on_conflict_do_nothing(constraint="uq_tenants_name")
+        .returning(Tenant.id)
+    )
+    tenant_id = inserted.scalar_one_or_none()
+    if tenant_id is None:
+        raise TenantNameTaken(name)
+    return await get_tenant(session, tenant_id)
 
 
 async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
@@ -31,5 +44,5 @@ async def get_tenant(session: AsyncSession, tenant_id: uuid.UUID) -> Tenant:
 
 
 async def find_tenant_by_name(session: AsyncSession, name: str) -> Tenant | None:
-    result = await session.execute(select(Tenant).where(Tenant.name == name).limit(1))
+    result = await session.execute(select(Tenant).where(Tenant.name == name))
     return result.scalar_one_or_none()

@@ -163,6 +163,7 @@ async def test_dashboard_draws_seeded_spend_and_top_users(
     # is as tall as before.
     heights = await page.evaluate(LONG_ID_ROW_HEIGHTS)
     assert heights["before"] == heights["after"] and heights["cut"], heights
+    await browser.screenshot("dashboard-long-id.png")
 
 
 async def test_dashboard_downloads_the_filtered_csv(

@@ -12,7 +12,7 @@ alias works for `GET /v1/models/{id}`)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, time
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -20,18 +20,17 @@ from starlette.responses import Response
 
 from api.errors import NotFound
 from api.keys.auth import Caller, Principal
-from api.pricing.table import PriceTable
+from api.pricing.book import PriceBook
+from api.pricing.model import ModelPrice
+from api.pricing.resolve import model_allowed
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
 
 
-def _allowed(principal: Principal, model_id: str) -> bool:
-    return principal.allowed_models is None or model_id in principal.allowed_models
-
-
-def _model_ids(prices: PriceTable, principal: Principal) -> list[str]:
-    return [m.canonical_id for m in prices.models if _allowed(principal, m.canonical_id)]
+def _visible(book: PriceBook, principal: Principal) -> list[ModelPrice]:
+    """The models priced now that the caller's plan allows, newest release first."""
+    return [p for p in book.current() if model_allowed(principal.allowed_models, *p.ids)]
 
 
 def _display_name(model_id: str) -> str:
@@ -42,16 +41,16 @@ def _display_name(model_id: str) -> str:
     return " ".join([*names, version] if version else names)
 
 
-def _entry(model_id: str, created: datetime, anthropic: bool) -> dict[str, Any]:
+def _entry(price: ModelPrice, created: datetime, anthropic: bool) -> dict[str, Any]:
     if anthropic:
         return {
             "type": "model",
-            "id": model_id,
-            "display_name": _display_name(model_id),
+            "id": price.model,
+            "display_name": price.display_name or _display_name(price.model),
             "created_at": created.isoformat().replace("+00:00", "Z"),
         }
     created_s = int(created.timestamp())
-    return {"id": model_id, "object": "model", "created": created_s, "owned_by": "anthropic"}
+    return {"id": price.model, "object": "model", "created": created_s, "owned_by": "anthropic"}
 
 
 def _json(payload: dict[str, Any]) -> Response:
@@ -61,20 +60,20 @@ def _json(payload: dict[str, Any]) -> Response:
 @router.get("/v1/models")
 async def list_models(request: Request, caller: Caller, state: State) -> Response:
     anthropic = "anthropic-version" in request.headers
-    created = datetime.combine(state.prices.effective_from, time(), UTC)
-    ids = _model_ids(state.prices, caller)
-    data = [_entry(i, created, anthropic) for i in ids]
+    book = state.prices.book
+    prices = _visible(book, caller)
+    data = [_entry(p, book.first_seen(p.model), anthropic) for p in prices]
     if not anthropic:
         return _json({"object": "list", "data": data})
-    first, last = (ids[0], ids[-1]) if ids else (None, None)
+    first, last = (prices[0].model, prices[-1].model) if prices else (None, None)
     return _json({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
 @router.get("/v1/models/{model_id}")
 async def get_model(model_id: str, request: Request, caller: Caller, state: State) -> Response:
-    price = state.prices.lookup(model_id)
-    known = {m.canonical_id for m in state.prices.models}
-    if price is None or price.canonical_id not in known or not _allowed(caller, price.canonical_id):
+    book = state.prices.book
+    price = book.lookup(model_id)
+    if price is None or not model_allowed(caller.allowed_models, *price.ids):
         raise NotFound(f"model: {model_id}")
-    created = datetime.combine(state.prices.effective_from, time(), UTC)
-    return _json(_entry(price.canonical_id, created, "anthropic-version" in request.headers))
+    created = book.first_seen(price.model)
+    return _json(_entry(price, created, "anthropic-version" in request.headers))

@@ -16,7 +16,7 @@ from api.batches.pricing import batch_reservation
 from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
 from api.keys.auth import Principal
-from api.metering.ledger import Reservation
+from api.ledger.functions import Reservation
 from api.pricing.table import PriceTable
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period

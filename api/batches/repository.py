@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.keys.auth import Principal
-from api.metering.ledger import Reservation
+from api.ledger.functions import Reservation
 
 _RESERVE = text(
     """

@@ -24,7 +24,7 @@ from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
-from api.pricing.table import load_price_table
+from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
 from api.settings import Settings, UpstreamMode, load_settings
@@ -102,7 +102,9 @@ def create_app(
             await reaper.start()
             stack.push_async_callback(reaper.stop)
             sessions = make_sessionmaker(engine)
-            prices = load_price_table()
+            prices = LiveBook(engine)
+            await prices.start()
+            stack.push_async_callback(prices.stop)
             settler = BatchSettler(engine, upstream, prices, float(settings.batch_poll_s))
             settler.start()
             stack.push_async_callback(settler.stop)

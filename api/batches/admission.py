@@ -17,7 +17,8 @@ from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
 from api.keys.auth import Principal
 from api.ledger.functions import Reservation
-from api.pricing.table import PriceTable
+from api.pricing.book import PriceBook
+from api.pricing.resolve import model_allowed, resolve, unknown_model_message
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
 from api.quotas.service import enforce
@@ -48,7 +49,9 @@ def _params(i: int, entry: object) -> tuple[str, dict[str, Any]]:
     return custom_id, params
 
 
-def _one(i: int, entry: object, prices: PriceTable, principal: Principal) -> BatchRequest:
+def _one(
+    i: int, entry: object, prices: PriceBook, principal: Principal, at: datetime
+) -> BatchRequest:
     custom_id, params = _params(i, entry)
     model = params.get("model")
     if not isinstance(model, str) or not model:
@@ -59,26 +62,32 @@ def _one(i: int, entry: object, prices: PriceTable, principal: Principal) -> Bat
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest(f"requests.{i}.params.messages: a non-empty list")
-    if principal.allowed_models is not None and model not in principal.allowed_models:
+    found = resolve(prices, model, at, family=False)
+    ids = (model,) if found is None else (model, found.price.model)
+    if not model_allowed(principal.allowed_models, *ids):
         raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
-    price = prices.lookup(model)
-    if price is None:
-        raise NotFound(f"model: {model}")
+    if found is None:
+        raise NotFound(unknown_model_message(model))
+    price = found.price
     user = None
     metadata = params.get("metadata")
     if isinstance(metadata, dict) and metadata.get("user_id") is not None:
         user = check_user_id(metadata["user_id"], f"requests.{i}.params.metadata.user_id")
     hard, soft = reservation(price, json.dumps(params).encode(), params, max_tokens)
-    return BatchRequest(custom_id, model, user, batch_reservation(hard), batch_reservation(soft))
+    return BatchRequest(
+        custom_id, model, user, batch_reservation(price, hard), batch_reservation(price, soft)
+    )
 
 
-def parse_batch(body: object, prices: PriceTable, principal: Principal) -> list[BatchRequest]:
+def parse_batch(
+    body: object, prices: PriceBook, principal: Principal, at: datetime
+) -> list[BatchRequest]:
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise InvalidRequest("requests: Field required (a list)")
     entries: list[object] = body["requests"]
     if not entries or len(entries) > MAX_REQUESTS:
         raise InvalidRequest(f"requests: 1 to {MAX_REQUESTS} requests")
-    parsed = [_one(i, entry, prices, principal) for i, entry in enumerate(entries)]
+    parsed = [_one(i, entry, prices, principal, at) for i, entry in enumerate(entries)]
     if len({r.custom_id for r in parsed}) != len(parsed):
         raise InvalidRequest("requests: every custom_id must be unique within the batch")
     return parsed

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -74,7 +75,7 @@ async def create_batch(request: Request, caller: Caller, state: State) -> Respon
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidRequest("request body is not valid JSON") from None
-    requests = parse_batch(body, state.prices, caller)
+    requests = parse_batch(body, state.prices.book, caller, datetime.now(UTC))
     batch_id, quota_headers = await admit(state, caller, body, requests)
     headers = forwarded_headers(request.headers, simulated=state.simulated)
     headers["content-type"] = "application/json"
@@ -135,7 +136,7 @@ async def delete_batch(batch_id: str, request: Request, caller: Caller, state: S
     if batch.state == "submitted":
         found = await read_json(state.upstream, "GET", f"{BATCHES}/{batch_id}", headers=headers)
         if isinstance(found, dict) and found.get("processing_status") == "ended":
-            await settle_batch(state.engine, state.upstream, state.prices, batch)
+            await settle_batch(state.engine, state.upstream, state.prices.book, batch)
     deleted = await read_json(state.upstream, "DELETE", f"{BATCHES}/{batch_id}", headers=headers)
     if isinstance(deleted, Refused):
         return _relay(deleted)

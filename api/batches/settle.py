@@ -1,8 +1,9 @@
-"""Settling an ended batch: each result line becomes one ledger row, priced from its usage at
-the batch discount (succeeded) or at 0 with its reservation released (errored, canceled,
-expired). Exactly once: the ledger's unique (batch_id, custom_id) refuses a second row, and the
-batch's cursor (`results_done`, committed with each row) lets a restarted settler skip what was
-done. Requests the results never mention are settled as `expired`."""
+"""Settling an ended batch: each result line becomes one ledger row — succeeded: priced from
+its usage at the batch discount, with the price version in force when the batch was created;
+errored, canceled, expired: cost 0, reservation released. Exactly once: the ledger's unique
+(batch_id, custom_id) refuses a second row, and the batch's cursor (`results_done`, committed
+with each row) lets a restarted settler skip what was done. Requests the results never mention
+are settled as `expired`."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from api.batches.pricing import batch_cost
 from api.batches.repository import BatchRow, ResultRow
 from api.metering.meter import UsageMeter
 from api.passthrough import BadGateway, Refused, open_upstream
-from api.pricing.table import PriceTable
+from api.pricing.book import PriceBook
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ def _error_type(result: dict[str, Any]) -> str | None:
     return kind if isinstance(kind, str) else None
 
 
-def price_result(line: dict[str, Any], models: dict[str, str], prices: PriceTable) -> ResultRow:
+def price_result(
+    line: dict[str, Any], models: dict[str, str], prices: PriceBook, started: datetime
+) -> ResultRow:
     """The ledger row one results line stands for."""
     custom_id = str(line.get("custom_id"))
     result = line.get("result") if isinstance(line.get("result"), dict) else {}
@@ -54,7 +57,7 @@ def price_result(line: dict[str, Any], models: dict[str, str], prices: PriceTabl
     meter = UsageMeter()
     meter.observe_message(message)
     usage = meter.usage
-    price = prices.lookup(model) if model is not None else None
+    price = prices.lookup(model, started) if model is not None else None
     if price is None:
         log.error("batch result for an unpriced model %r; recorded at 0", model)
         cost = Decimal(0)
@@ -71,7 +74,7 @@ def price_result(line: dict[str, Any], models: dict[str, str], prices: PriceTabl
         cache_read_tokens=usage.cache_read_tokens,
         web_search_requests=usage.web_search_requests,
         cost_usd=cost,
-        price_version=prices.version,
+        price_version=price.version if price is not None else None,
         ended_at=datetime.now(UTC),
         upstream_request_id=str(message.get("id")) if message.get("id") else None,
         error_type=None,
@@ -79,7 +82,7 @@ def price_result(line: dict[str, Any], models: dict[str, str], prices: PriceTabl
 
 
 async def settle_batch(
-    engine: AsyncEngine, upstream: AsyncAnthropic, prices: PriceTable, batch: BatchRow
+    engine: AsyncEngine, upstream: AsyncAnthropic, prices: PriceBook, batch: BatchRow
 ) -> int:
     """Settle an ended batch from its results; returns how many rows this call wrote."""
     assert batch.upstream_id is not None
@@ -100,7 +103,7 @@ async def settle_batch(
                 line_no += 1
                 if line_no <= batch.results_done:
                     continue  # settled by an earlier run
-                row = price_result(json.loads(raw), models, prices)
+                row = price_result(json.loads(raw), models, prices, batch.created_at)
                 written += await repository.settle_result(engine, batch.id, row, line_no)
         finally:
             await opened.aclose()

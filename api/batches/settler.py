@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.batches import repository
 from api.batches.settle import settle_batch
 from api.passthrough import Refused, read_json
-from api.pricing.table import PriceTable
+from api.pricing.live import LiveBook
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ class BatchSettler:
         self,
         engine: AsyncEngine,
         upstream: AsyncAnthropic,
-        prices: PriceTable,
+        prices: LiveBook,
         interval_s: float,
     ) -> None:
         self._engine = engine
@@ -72,7 +72,8 @@ class BatchSettler:
             found = await read_json(self._upstream, "GET", path, headers={})
             gone = isinstance(found, Refused) and found.status == 404
             if gone or (isinstance(found, dict) and found.get("processing_status") == "ended"):
-                written += await settle_batch(self._engine, self._upstream, self._prices, batch)
+                book = self._prices.book
+                written += await settle_batch(self._engine, self._upstream, book, batch)
         return written
 
     async def _run(self) -> None:

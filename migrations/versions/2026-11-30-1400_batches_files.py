@@ -17,7 +17,7 @@ spend and updates the rollups, in one transaction, at most once. `tollgate_relea
 releases whatever a batch still holds (a submission the upstream refused, or leftovers).
 
 Revision ID: 9b1d3f5a7c20
-Revises: e5f7a9b1c3d5
+Revises: b7c9d1e3f5a7
 Create Date: 2026-11-30 14:00:00+00:00
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "9b1d3f5a7c20"
-down_revision: str | None = "e5f7a9b1c3d5"
+down_revision: str | None = "b7c9d1e3f5a7"  # after the price book (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

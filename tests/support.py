@@ -65,21 +65,26 @@ class Gateway:
         self.thread.join(timeout=15)
 
 
-def start_gateway(
-    settings: Settings, database_url: str, billing: BillingSettings | None = None
-) -> Gateway:
+def serve_in_thread(app: Any) -> tuple[str, uvicorn.Server, threading.Thread]:
+    """Serve an ASGI app from a uvicorn thread on a free port; returns once it accepts."""
     sock = free_socket()
-    app = create_app(settings, database_url, billing)
     config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="on")
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("gateway did not start")
+            raise RuntimeError("server did not start")
         time.sleep(0.01)
-    return Gateway(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread
+
+
+def start_gateway(
+    settings: Settings, database_url: str, billing: BillingSettings | None = None
+) -> Gateway:
+    url, server, thread = serve_in_thread(create_app(settings, database_url, billing))
+    return Gateway(url, server, thread)
 
 
 def gateway_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Settings:

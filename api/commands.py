@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.cli import CliError, bind_socket, open_database, parse_uuid, run_with_session
+from api import devmode
+from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
 from api.db.engine import DatabaseLocation
 from api.settings import Settings
 
@@ -167,8 +168,6 @@ def _run_server(
 
 
 def _dev(args: argparse.Namespace, settings: Settings) -> None:
-    from api import devmode
-
     settings = devmode.with_admin_token(settings)
     location = open_database(settings, migrate=True)
     try:

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.cli import run_with_session
+from api.cli_support import run_with_session
 from api.db.engine import DatabaseLocation
 from api.settings import Settings, UpstreamMode
 

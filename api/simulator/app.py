@@ -4,7 +4,9 @@ It is also the baseline in benchmarks, so the hot path does as little as possibl
 events are pre-encoded once, each text delta is a pre-built ASGI message, and only
 `message_start` and `message_delta` are formatted per request.
 
-Routes: `POST /v1/messages` (streaming and not) and `POST /v1/messages/count_tokens`.
+Routes: `POST /v1/messages` (streaming and not) and `POST /v1/messages/count_tokens`; the
+Message Batches and Files APIs live in `resources.py`. Every request is noted in `calls`
+(method, path, `anthropic-beta`) so tests can prove what reached the upstream.
 Knobs come from `SimConfig` and per-request `x-sim-…` headers (see `config.py`).
 For non-streaming requests, `fail=overloaded` answers 529, `fail=truncate` sends half of the
 JSON body and ends, and `fail=hang` never answers.
@@ -13,6 +15,7 @@ JSON body and ends, and `fail=hang` never answers.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import json
 import secrets
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from api.simulator.config import KnobError, SimConfig, apply_header_overrides
+from api.simulator.resources import ResourceError, SimResources, is_resource_path
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]
@@ -351,13 +355,45 @@ async def _stream(
             watcher.cancel()
 
 
+@dataclass(frozen=True, slots=True)
+class SimCall:
+    method: str
+    path: str
+    beta: str | None  # the anthropic-beta header, if any
+
+
+def _batch_message(raw: bytes, message_id: str) -> dict[str, Any]:
+    """A batch request's Message (its params as JSON bytes); ValueError if they are invalid."""
+    try:
+        request = parse_request(raw, count_only=False)
+    except SimError as error:
+        raise ValueError(error.message) from None
+    message: dict[str, Any] = json.loads(_message_json(_answer(request, SimConfig()), message_id))
+    return message
+
+
 class SimulatorApp:
-    """The ASGI callable; one instance per server, holding its config and id sequence."""
+    """The ASGI callable; one instance per server, holding its config, id sequence, batches,
+    files and the log of recent calls."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self._id_prefix = secrets.token_hex(8)
         self._counter = itertools.count()
+        self.resources = SimResources(_batch_message)
+        self.calls: collections.deque[SimCall] = collections.deque(maxlen=100_000)
+
+    def _knobs(self, scope: Scope) -> SimConfig:
+        """The effective knobs of a request (401 without an API key, 400 for a bad knob)."""
+        has_key, knob_headers = _scan_headers(scope["headers"])
+        if not has_key:
+            raise SimError(401, "x-api-key header is required")
+        try:
+            return (
+                apply_header_overrides(self.config, knob_headers) if knob_headers else self.config
+            )
+        except KnobError as error:
+            raise _invalid(f"Invalid header {error.header}: {error.message}") from None
 
     def _next_ids(self) -> str:
         return f"{self._id_prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
@@ -380,19 +416,24 @@ class SimulatorApp:
 
     async def _route(self, scope: Scope, receive: Receive, send: Send, ids: str) -> None:
         path: str = scope["path"]
+        beta = next(
+            (v.decode("latin-1") for k, v in scope["headers"] if k == b"anthropic-beta"), None
+        )
+        self.calls.append(SimCall(scope["method"], path, beta))
+        if is_resource_path(path):
+            knobs = self._knobs(scope)
+            if knobs.status is not None:
+                raise _status_error(knobs.status)
+            try:
+                await self.resources.handle(scope, receive, send, knobs, f"req_sim_{ids}".encode())
+            except ResourceError as error:
+                raise SimError(error.status, error.message) from None
+            return
         if path not in (MESSAGES_PATH, COUNT_TOKENS_PATH):
             raise SimError(404, f"Not found: {path}")
         if scope["method"] != "POST":
             raise SimError(405, f"Method {scope['method']} not allowed", [(b"allow", b"POST")])
-        has_key, knob_headers = _scan_headers(scope["headers"])
-        if not has_key:
-            raise SimError(401, "x-api-key header is required")
-        try:
-            knobs = (
-                apply_header_overrides(self.config, knob_headers) if knob_headers else self.config
-            )
-        except KnobError as error:
-            raise _invalid(f"Invalid header {error.header}: {error.message}") from None
+        knobs = self._knobs(scope)
         request = parse_request(await _read_body(receive), count_only=path == COUNT_TOKENS_PATH)
         if knobs.status is not None:
             raise _status_error(knobs.status)

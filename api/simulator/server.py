@@ -19,7 +19,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from api.simulator.app import create_simulator_app
+from api.simulator.app import SimulatorApp, create_simulator_app
 from api.simulator.config import SimConfig
 
 _START_TIMEOUT_S = 10.0
@@ -112,6 +112,13 @@ class RunningSimulator:
         self._sock = sock
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._main, name="tollgate-simulator", daemon=True)
+
+    @property
+    def app(self) -> SimulatorApp:
+        """The running app: its `calls` log and its `resources` (batches, files)."""
+        app = self._server.config.app
+        assert isinstance(app, SimulatorApp)
+        return app
 
     def _main(self) -> None:
         with asyncio.Runner(loop_factory=self._server.config.get_loop_factory()) as runner:

@@ -25,11 +25,11 @@ from types import TracebackType
 
 import uvicorn
 
-from billing.fake import lifecycle
-from billing.fake.app import Call, FakeRazorpayApp, Fault, MalformedKind, Traffic
-from billing.fake.errors import Json
-from billing.fake.events import EventQuirks
-from billing.fake.store import Store, snapshot
+from tests.fakes.razorpay import lifecycle
+from tests.fakes.razorpay.app import Call, FakeRazorpayApp, Fault, MalformedKind, Traffic
+from tests.fakes.razorpay.errors import Json
+from tests.fakes.razorpay.events import EventQuirks
+from tests.fakes.razorpay.store import Store, snapshot
 
 _START_TIMEOUT_S = 10.0
 

@@ -9,9 +9,9 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from api.http.threaded import embedded_config, serve_in_thread
 from api.simulator import SimConfig
 from api.simulator.app import ASGIApp, Receive, Scope, Send, create_simulator_app
-from tests.support import serve_in_thread
 
 
 class UpstreamGate:
@@ -58,10 +58,10 @@ class UpstreamGate:
 def gated_upstream() -> Iterator[UpstreamGate]:
     """The gate (and the simulator behind it) served from a thread; `gate.url` is its base."""
     gate = UpstreamGate(create_simulator_app(SimConfig()))
-    gate.url, server, thread = serve_in_thread(gate)
+    running = serve_in_thread(embedded_config(gate), name="upstream-gate", start_timeout_s=60)
+    gate.url = running.url
     try:
         yield gate
     finally:
         gate.open()  # let anything still held finish
-        server.should_exit = True
-        thread.join(timeout=15)
+        running.stop(grace_s=15)

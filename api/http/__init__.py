@@ -1,0 +1,1 @@
+"""HTTP plumbing shared by every feature (no feature logic here)."""

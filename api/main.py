@@ -13,8 +13,11 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.batches import endpoints as batches
+from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.files import endpoints as files
 from api.keys.auth import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.spool import Spool, owner_name
@@ -104,6 +107,10 @@ def create_app(
             prices = LiveBook(engine)
             await prices.start()
             stack.push_async_callback(prices.stop)
+            settler = BatchSettler(engine, upstream, prices, float(settings.batch_poll_s))
+            settler.start()
+            stack.push_async_callback(settler.stop)
+            app.state.batch_settler = settler
             billing_runtime = None
             if billing is not None and billing.enabled:
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
@@ -138,6 +145,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(batches.router)  # before messages: /v1/messages/batches… are its own
+    app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
     app.include_router(openai.router)

@@ -3,9 +3,9 @@ reached through `AppState.metrics` (never the global default registry, so many a
 one process, as the tests do). `GET /metrics` serves it.
 
 Every update is O(1) per request — at the quota decision and at the settlement, never per
-chunk — and label sets are small and bounded: endpoint (`chat`, `messages`), ledger status,
-model (only priced models get this far), token kind, quota kind, and upstream error type
-(folded to a known list).
+chunk — and label sets are small and bounded: endpoint (`chat`, `messages`,
+`chat_completions`), ledger status, model (only priced models get this far), token kind, quota
+kind, and upstream error type (folded to a known list).
 
 Each server process has its own registry: with `tollgate serve --workers N` a scrape reaches one
 worker. The ledger (`GET /admin/usage`) is the exact, global record; these are for monitoring.
@@ -104,6 +104,13 @@ class Metrics:
             "tollgate_quota_rejections",
             "Requests refused before the upstream call, by the limit that refused them",
             ("kind",),
+            registry=r,
+        )
+        self.unknown_model_fallbacks = Counter(
+            "tollgate_unknown_model_fallbacks",
+            "Requests for a model the price book lacks, priced at its family's newest model "
+            "(TOLLGATE_UNKNOWN_MODEL=family), by the model asked for",
+            ("model",),
             registry=r,
         )
         self.reservations_in_flight = Gauge(

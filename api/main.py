@@ -21,6 +21,8 @@ from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
+from api.pricing import catalog
+from api.pricing import endpoints as price_admin
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -140,6 +142,8 @@ def create_app(
     app.include_router(chat.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(price_admin.router)
+    app.include_router(catalog.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)

@@ -35,7 +35,7 @@ async def get_prices(state: State) -> dict[str, list[dict[str, object]]]:
     return {"models": [price_to_json(p) for p in state.prices.book.current()]}
 
 
-@router.put("/prices/{model:path}")
+@router.put("/prices/{model}")
 async def put_model_price(
     model: str,
     response: Response,

@@ -139,6 +139,7 @@ def _run_server(
 ) -> None:
     import uvicorn
 
+    from api.http.protocol import TollgateConfig, server_limits
     from api.logs import configure_logging
     from api.main import create_app
 
@@ -146,23 +147,23 @@ def _run_server(
     configure_logging(settings.log_level, json_lines=not human_logs)
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
         "log_level": settings.log_level,
         "access_log": False,
         "log_config": None,
         "timeout_graceful_shutdown": 10,
+        **server_limits(settings),
     }
     if workers <= 1:
         from billing.settings import load_billing_settings
 
         app = create_app(settings, location.url, load_billing_settings())
-        config = uvicorn.Config(app, **options)
+        config = TollgateConfig(app, **options)
         uvicorn.Server(config).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     os.environ["DATABASE_URL"] = location.url  # workers join the same database
-    config = uvicorn.Config("api.main:app_factory", factory=True, workers=workers, **options)
+    config = TollgateConfig("api.main:app_factory", factory=True, workers=workers, **options)
     Multiprocess(config, sockets=[sock]).run()
 
 

@@ -15,6 +15,10 @@ from api import health
 from api.admin import endpoints as admin
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.http.failsafe import FailsafeMiddleware
+from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
+from api.http.openapi import install_openapi
+from api.http.throttle import AuthThrottle
 from api.keys.auth import KeyCache
 from api.metering.spool import Spool, owner_name
 from api.metering.writer import LedgerWriter
@@ -132,6 +136,10 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    # Added last = outermost: the limits see every request before anything else runs.
+    app.add_middleware(FailsafeMiddleware)
+    app.add_middleware(EdgeLimitsMiddleware, limits=EdgeLimits.of(settings))
     app.include_router(health.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
@@ -142,6 +150,7 @@ def create_app(
     web.install(app)
     app.include_router(billing_endpoints.router)
     app.include_router(webhooks.router)
+    install_openapi(app)
     return app
 
 

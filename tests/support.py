@@ -23,6 +23,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.http.protocol import TollgateConfig, server_limits
 from api.keys.service import create_key
 from api.main import create_app
 from api.settings import Settings
@@ -70,7 +71,7 @@ def start_gateway(
 ) -> Gateway:
     sock = free_socket()
     app = create_app(settings, database_url, billing)
-    config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="on")
+    config = TollgateConfig(app, log_level="warning", lifespan="on", **server_limits(settings))
     server = _ThreadServer(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -20,13 +20,13 @@ from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
 from api.http.openapi import install_openapi
 from api.http.throttle import AuthThrottle
 from api.keys.auth import KeyCache
-from api.metering.spool import Spool, owner_name
-from api.metering.writer import LedgerWriter
+from api.ledger.reaper import Reaper
+from api.ledger.spool import Spool, owner_name
+from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
 from api.pricing.table import load_price_table
 from api.proxy import chat, messages
-from api.quotas.reaper import Reaper
 from api.reports import endpoints as reports
 from api.settings import Settings, UpstreamMode, load_settings
 from api.state import AppState

@@ -10,6 +10,7 @@ from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +32,41 @@ class SettingsError(RuntimeError):
 
 _POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+asyncpg://")
 _PLACEHOLDERS = {"changeme", "change-me", "xxx", "todo", "secret", "your-key-here"}
+
+
+def check_database_url(url: str) -> None:
+    """Raise ValueError (one line, never echoing the password) unless `url` is a Postgres URL
+    with a well-formed host and port and a database name. Without a name, asyncpg would use
+    the user's default database, and `tollgate migrate` would silently migrate that one."""
+    if not url.startswith(_POSTGRES_SCHEMES):
+        scheme = url.split("://", 1)[0] if "://" in url else "(none)"
+        raise ValueError(
+            "must be a Postgres URL (postgresql://… or postgresql+asyncpg://…), "
+            f"got scheme {scheme!r}"
+        )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(
+            "has an unbalanced '[' or ']' in its host (IPv6 hosts are written [::1]; "
+            "percent-encode special characters in the user name or password)"
+        ) from None
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        _check_host_port(host)
+    if not parts.path.strip("/"):
+        raise ValueError("names no database: write postgresql://USER:PASSWORD@HOST:PORT/DATABASE")
+
+
+def _check_host_port(host: str) -> None:
+    try:
+        port_number = urlsplit("//" + host).port
+    except ValueError:
+        port = host.rsplit(":", 1)[-1]
+        if not port.isdigit():
+            raise ValueError(f"has a port that is not a number: {port!r}") from None
+        raise ValueError(f"has port {port}, outside 1-65535") from None
+    if port_number == 0:
+        raise ValueError("has port 0, outside 1-65535")
 
 
 def _env(name: str) -> AliasChoices:
@@ -96,12 +132,7 @@ class Settings(BaseSettings):
     def _postgres_only(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        if not value.startswith(_POSTGRES_SCHEMES):
-            scheme = value.split("://", 1)[0] if "://" in value else "(none)"
-            raise ValueError(
-                f"must be a Postgres URL (postgresql://… or postgresql+asyncpg://…), "
-                f"got scheme {scheme!r}"
-            )
+        check_database_url(value)
         return value
 
     @field_validator("anthropic_api_key", "admin_token")

@@ -14,7 +14,7 @@ from api.settings import Settings
 
 if TYPE_CHECKING:
     from api.keys.auth import KeyCache
-    from api.metering.writer import LedgerWriter
+    from api.ledger.writer import LedgerWriter
     from api.observability.metrics import Metrics
     from api.pricing.table import PriceTable
     from api.tenants.users import UserDirectory

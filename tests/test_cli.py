@@ -46,6 +46,17 @@ def test_database_url_that_is_not_postgres_is_one_line() -> None:
     assert "DATABASE_URL" in line and "Postgres" in line
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://u@127.0.0.1:abc/x", "postgresql://u@[127.0.0.1/x", "postgresql://"]
+)
+def test_malformed_or_nameless_database_url_is_one_line_and_exit_2(url: str) -> None:
+    # `postgresql://` used to migrate the OS user's default database; now nothing is touched.
+    result = tollgate("migrate", env={"DATABASE_URL": url})
+    assert result.returncode == 2
+    assert one_line(result).startswith("tollgate: invalid configuration: DATABASE_URL ")
+    assert "schema is up to date" not in result.stdout
+
+
 def test_unreachable_database_is_one_line() -> None:
     result = tollgate("migrate", env={"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/x"})
     assert result.returncode == 1

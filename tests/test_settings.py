@@ -85,6 +85,47 @@ def test_malformed_values_give_one_line(
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("url", "fragment"),
+    [
+        ("postgresql://u:hunter2@db:abc/t", "port that is not a number: 'abc'"),
+        ("postgresql://u:hunter2@db:99999/t", "port 99999, outside 1-65535"),
+        ("postgresql://u:hunter2@db:0/t", "port 0, outside 1-65535"),
+        ("postgresql://u:hunter2@[db/t", "unbalanced '['"),
+        ("postgresql://u:hunter2@[::1]:x/t", "port that is not a number"),
+        ("mysql://u:hunter2@db/t", "must be a Postgres URL"),
+        ("localhost:5432/t", "must be a Postgres URL"),
+        ("postgresql://", "names no database"),
+        ("postgresql://db/", "names no database"),
+        ("postgresql://u:hunter2@db:5432", "names no database"),
+    ],
+)
+def test_malformed_database_urls_give_one_line_without_the_password(
+    monkeypatch: pytest.MonkeyPatch, url: str, fragment: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert message.startswith("invalid configuration: DATABASE_URL ")
+    assert fragment in message and "\n" not in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://u:p@db:5432/t",
+        "postgres://db/t",
+        "postgresql+asyncpg://u@[::1]:5432/t",
+        "postgresql://u@h1:5432,h2:5433/t",
+        "postgresql://postgres:@/tollgate?host=/tmp/pg",  # the embedded server's form
+    ],
+)
+def test_well_formed_database_urls_are_accepted(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("DATABASE_URL", url)
+    assert load_settings().database_url == url
+
+
 def test_anthropic_upstream_without_a_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOLLGATE_UPSTREAM", "anthropic")
     with pytest.raises(SettingsError, match="ANTHROPIC_API_KEY"):

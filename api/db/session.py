@@ -7,10 +7,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.engine import describe_url, make_engine, make_sessionmaker
+from api.db.errors import DB_ERRORS
 
 T = TypeVar("T")
 
@@ -29,7 +29,7 @@ async def check_database(url: str, timeout_s: float = 5.0) -> None:
         raise DatabaseUnreachable(
             f"cannot reach the database at {describe_url(url)}: no answer within {timeout_s:g}s"
         ) from None
-    except (OSError, DBAPIError, InterfaceError, OperationalError) as exc:
+    except DB_ERRORS as exc:  # TimeoutError was handled above
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseUnreachable(
             f"cannot reach the database at {describe_url(url)}: {reason}"

@@ -24,30 +24,13 @@ DEFAULT_MAX_HEADER_BYTES = 32 * 1024
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 
 
-class TollgateConfig(Config):
-    """uvicorn's Config plus the head limits (kept on the config so worker processes, which
-    receive the config, apply the same ones)."""
-
-    def __init__(
-        self,
-        app: Any,
-        *,
-        max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-        header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S,
-        **kwargs: Any,
-    ) -> None:
-        kwargs.setdefault("http", BoundedHttpToolsProtocol)
-        super().__init__(app, **kwargs)
-        self.max_header_bytes = max_header_bytes
-        self.header_timeout_s = header_timeout_s
-
-
-def server_limits(settings: Settings) -> dict[str, Any]:
-    """The head limits for `TollgateConfig`, from the settings."""
-    return {
-        "max_header_bytes": settings.max_header_bytes,
-        "header_timeout_s": float(settings.header_timeout_s),
-    }
+def bounded(config: Config, settings: Settings) -> Config:
+    """`config` serving with `BoundedHttpToolsProtocol` and the settings' head limits (kept on
+    the config, so worker processes, which receive a copy of it, apply the same ones)."""
+    config.http = BoundedHttpToolsProtocol
+    config.max_header_bytes = settings.max_header_bytes  # type: ignore[attr-defined]
+    config.header_timeout_s = float(settings.header_timeout_s)  # type: ignore[attr-defined]
+    return config
 
 
 def _plain_response(status: int, reason: bytes, message: bytes) -> bytes:

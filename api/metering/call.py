@@ -21,9 +21,9 @@ from datetime import UTC, datetime, timedelta
 
 import httpx2
 
-from api.metering.ledger import Settlement
+from api.ledger.functions import Settlement
+from api.ledger.writer import LedgerWriter
 from api.metering.meter import UsageMeter
-from api.metering.writer import LedgerWriter
 from api.observability.metrics import Metrics
 from api.pricing.cost import compute_cost
 from api.pricing.table import ModelPrice

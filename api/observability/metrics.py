@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from api.metering.ledger import Settlement
+from api.ledger.functions import Settlement
 
 __all__ = ["QUOTA_KINDS", "TOKEN_KINDS", "Metrics"]
 

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.errors import ServiceUnavailable, TollgateError, UpstreamTimeout
+from api.db.errors import DB_ERRORS, DatabaseDown
+from api.errors import TollgateError, UpstreamTimeout
 from api.keys.auth import Principal
+from api.ledger.functions import OpenRequest
 from api.metering.call import CallContext, MeteredCall, build_settlement
-from api.metering.ledger import OpenRequest
 from api.metering.meter import UsageMeter
-from api.metering.writer import DB_ERRORS
 from api.proxy.request import price_for
 from api.proxy.upstream import (
     FirstByteTimeout,
@@ -65,9 +65,7 @@ async def begin(
         try:
             end_user_id = await state.users.resolve(principal.tenant_id, user)
         except DB_ERRORS:
-            raise ServiceUnavailable(
-                "the usage database is unavailable; try again shortly"
-            ) from None
+            raise DatabaseDown from None
     started_at = datetime.now(UTC)
     period_start, period_end = budget_period(started_at, principal.billing_period)
     request_id = uuid.uuid4()

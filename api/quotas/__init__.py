@@ -1,2 +1,3 @@
-"""Quotas that cannot be overshot: reserve the worst case before the upstream call, settle to the
-actual cost after it, all in Postgres (see migrations/…_quotas.py for the two functions)."""
+"""Quota policy: how much a request reserves (`amounts.py`), its budget period (`periods.py`), and
+what a reservation decision means for the caller (`service.py`: go ahead with headers, or 402/429).
+The atomic check-and-reserve and the settle themselves live in `api/ledger/`."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from api.metering.ledger import Reservation
+from api.ledger.functions import Reservation
 from api.pricing.cost import format_usd
 from api.quotas.errors import BudgetExceeded, RateLimited
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeAlias, get_args
@@ -41,6 +42,18 @@ class SimConfig:
       early, no `message_stop`) or `hang` (never answer until the client goes away).
     - `fail_after`: deltas sent before `fail` strikes (default: half of them).
     - `input_tokens`: report this input-token count instead of the computed one.
+    - `tool_calls`: tool calls to end the answer with when the request has `tools` (a forced
+      `tool_choice` makes at least one); see `extras.py`.
+
+    Message Batches and Files (knobs read when a batch is created or a file uploaded):
+    - `batch_duration_ms`: how long a batch stays `in_progress` (its requests finish evenly
+      spread over it); `batch_cancel_ms`: how long a canceled batch stays `canceling`.
+    - `batch_errored`, `batch_expired`: regular expressions; a request whose `custom_id`
+      matches (`re.search`) gets an `errored` (`api_error`) or `expired` result.
+    - `results_stall_after`: the batch's FIRST results download sends this many JSONL lines,
+      then stalls (no more bytes) until the client hangs up; later downloads are whole.
+    - `file_downloadable`: uploaded files can be downloaded (`downloadable: true`); the real
+      API only allows downloading files its tools created, so the default is false.
     """
 
     output_tokens: int = 64
@@ -54,6 +67,13 @@ class SimConfig:
     fail: FailMode | None = None
     fail_after: int | None = None
     input_tokens: int | None = None
+    tool_calls: int = 0
+    batch_duration_ms: float = 0
+    batch_cancel_ms: float = 0
+    batch_errored: str | None = None
+    batch_expired: str | None = None
+    results_stall_after: int | None = None
+    file_downloadable: bool = False
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -84,6 +104,20 @@ def _check_fail(name: str, value: object) -> None:
         raise KnobError(name, f"expected one of {', '.join(sorted(FAIL_MODES))}, got {value!r}")
 
 
+def _check_pattern(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise KnobError(name, f"expected a regular expression, got {value!r}")
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise KnobError(name, f"not a valid regular expression: {exc}") from None
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise KnobError(name, f"expected true or false, got {value!r}")
+
+
 _VALIDATORS: dict[str, Callable[[str, object], None]] = {
     "output_tokens": _check_count,
     "ttft_ms": _check_delay,
@@ -96,6 +130,13 @@ _VALIDATORS: dict[str, Callable[[str, object], None]] = {
     "fail": _check_fail,
     "fail_after": _check_count,
     "input_tokens": _check_count,
+    "tool_calls": _check_count,
+    "batch_duration_ms": _check_delay,
+    "batch_cancel_ms": _check_delay,
+    "batch_errored": _check_pattern,
+    "batch_expired": _check_pattern,
+    "results_stall_after": _check_count,
+    "file_downloadable": _check_bool,
 }
 
 
@@ -129,6 +170,18 @@ def _parse_fail(header: str, raw: str) -> str:
     return value
 
 
+def _parse_pattern(header: str, raw: str) -> str:
+    _check_pattern(header, raw)
+    return raw
+
+
+def _parse_bool(header: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in ("1", "0", "true", "false"):
+        raise KnobError(header, f"expected true or false, got {raw!r}")
+    return value in ("1", "true")
+
+
 _Parser: TypeAlias = Callable[[str, str], object]
 
 # header name -> (SimConfig field, parser of the raw header value)
@@ -144,6 +197,13 @@ HEADER_FIELDS: dict[str, tuple[str, _Parser]] = {
     "x-sim-status": ("status", _parse_status),
     "x-sim-fail": ("fail", _parse_fail),
     "x-sim-fail-after": ("fail_after", _parse_int),
+    "x-sim-tool-calls": ("tool_calls", _parse_int),
+    "x-sim-batch-duration-ms": ("batch_duration_ms", _parse_ms),
+    "x-sim-batch-cancel-ms": ("batch_cancel_ms", _parse_ms),
+    "x-sim-batch-errored": ("batch_errored", _parse_pattern),
+    "x-sim-batch-expired": ("batch_expired", _parse_pattern),
+    "x-sim-results-stall-after": ("results_stall_after", _parse_int),
+    "x-sim-file-downloadable": ("file_downloadable", _parse_bool),
 }
 
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 import razorpay
 
-from billing.fake import FakeRazorpay, send_webhook, start_fake_razorpay
 from billing.settings import BillingSettings
+from tests.fakes.razorpay import FakeRazorpay, send_webhook, start_fake_razorpay
 from tests.support import Gateway
 
 KEY_ID, KEY_SECRET, WEBHOOK_SECRET, ADMIN = "rzp_test_k1", "s3cret-key", "whsec-123", "admin-t"

@@ -13,7 +13,7 @@ import razorpay
 import requests
 from razorpay.errors import BadRequestError, GatewayError, ServerError, SignatureVerificationError
 
-from billing.fake import (
+from tests.fakes.razorpay import (
     EventQuirks,
     FakeRazorpay,
     InvalidTransition,

@@ -12,11 +12,11 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from billing.fake import signed_webhook
 from billing.gateway import RazorpayGateway
 from billing.overage import MARKER
 from billing.sync import sync_once
 from tests.billing.conftest import ADMIN, WEBHOOK_SECRET, Billed, billing_settings
+from tests.fakes.razorpay import signed_webhook
 
 
 async def run_sync(billed: Billed, engine: AsyncEngine, sessions: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from billing.fake import send_reserialized, sign
 from tests.billing.conftest import WEBHOOK_SECRET, Billed
+from tests.fakes.razorpay import send_reserialized, sign
 
 
 async def inbox(engine: AsyncEngine) -> list[tuple[str, bool]]:

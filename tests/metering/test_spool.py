@@ -115,7 +115,7 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
         await wait_until(all_landed, timeout_s=20)
         assert writer_of(second).writer.spool.pending() == 0
         # Replaying the same records again changes nothing: settling is idempotent.
-        from api.metering.ledger import Settlement, settle
+        from api.ledger.functions import Settlement, settle
 
         eng = make_engine(url, pool_size=1)
         async with eng.begin() as conn:

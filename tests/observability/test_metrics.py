@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.metering.ledger import Settlement
+from api.ledger.functions import Settlement
 from api.observability.metrics import Metrics
 from tests.support import Gateway, TenantKey, settled_rows, wait_until
 

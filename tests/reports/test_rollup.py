@@ -86,7 +86,7 @@ async def test_abandoned_then_settled_for_real_counts_once_under_the_real_model(
     async with engine.begin() as conn:
         for user in ("alice", None, "bob"):
             ids.append(await open_request(conn, tenant.tenant_id, tenant.key_id, user, at))
-    for rid in ids:  # the reaper gives up on all three (as api/quotas/reaper.py settles them)
+    for rid in ids:  # the reaper gives up on all three (as api/ledger/reaper.py settles them)
         async with engine.begin() as conn:
             assert await settle(conn, rid, Usage(model="claude-haiku-4-5", status="abandoned"))
             assert not await settle(conn, rid, Usage(model="claude-haiku-4-5", status="abandoned"))

@@ -13,7 +13,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.metering.ledger import OpenRequest, Settlement, reserve, settle
+from api.ledger.functions import OpenRequest, Settlement, reserve, settle
 from api.pricing.cost import Usage, compute_cost
 from api.pricing.table import PriceTable
 from api.quotas.periods import calendar_month

@@ -25,8 +25,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from billing.fake import resources, subscriptions
-from billing.fake.errors import (
+from tests.fakes.razorpay import resources, subscriptions
+from tests.fakes.razorpay.errors import (
     GATEWAY_TROUBLE,
     INVALID_KEY,
     MISSING_KEY,
@@ -38,8 +38,8 @@ from billing.fake.errors import (
     code_for_status,
     error_body,
 )
-from billing.fake.store import Store
-from billing.fake.webhooks import dumps
+from tests.fakes.razorpay.store import Store
+from tests.fakes.razorpay.webhooks import dumps
 
 log = logging.getLogger(__name__)
 

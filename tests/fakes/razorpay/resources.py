@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from billing.fake import entities
-from billing.fake.errors import (
+from tests.fakes.razorpay import entities
+from tests.fakes.razorpay.errors import (
     ApiError,
     Json,
     as_bool,
@@ -16,7 +16,7 @@ from billing.fake.errors import (
     required_int,
     required_str,
 )
-from billing.fake.store import Store, collection, find, snapshot
+from tests.fakes.razorpay.store import Store, collection, find, snapshot
 
 TERMINAL = ("cancelled", "completed", "expired")
 ITEM_FIELDS = ("name", "description", "amount", "unit_amount", "currency")

@@ -11,7 +11,7 @@ import copy
 from dataclasses import dataclass
 from typing import Literal
 
-from billing.fake.errors import Json
+from tests.fakes.razorpay.errors import Json
 
 SUBSCRIPTION_EVENTS = (
     "authenticated",

@@ -13,7 +13,7 @@ import logging
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.metering.writer import DB_ERRORS
+from api.db.errors import DB_ERRORS
 
 log = logging.getLogger(__name__)
 

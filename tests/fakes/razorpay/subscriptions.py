@@ -6,8 +6,8 @@ Changes made through the API emit the same webhook events as `advance()` (they l
 
 from __future__ import annotations
 
-from billing.fake import entities, lifecycle
-from billing.fake.errors import (
+from tests.fakes.razorpay import entities, lifecycle
+from tests.fakes.razorpay.errors import (
     ApiError,
     Json,
     as_bool,
@@ -16,8 +16,8 @@ from billing.fake.errors import (
     required_int,
     required_str,
 )
-from billing.fake.resources import TERMINAL, parse_item
-from billing.fake.store import Store, SubState, find, snapshot
+from tests.fakes.razorpay.resources import TERMINAL, parse_item
+from tests.fakes.razorpay.store import Store, SubState, find, snapshot
 
 _CREATE_FIELDS = (
     "plan_id",

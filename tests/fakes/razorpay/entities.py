@@ -12,7 +12,7 @@ import string
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from billing.fake.errors import Json
+from tests.fakes.razorpay.errors import Json
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 IST = timezone(timedelta(hours=5, minutes=30))  # Razorpay bills on Indian time

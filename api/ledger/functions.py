@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, fields
 from datetime import datetime
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from sqlalchemy import text
@@ -124,3 +125,14 @@ async def settle(conn: AsyncConnection, settlement: Settlement) -> bool:
 def _shallow(obj: OpenRequest | Settlement | Reservation) -> dict[str, Any]:
     """Field values as a dict, without `asdict`'s deep copy (this runs twice per request)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+SQL_FUNCTIONS = ("tollgate_reserve", "tollgate_settle")
+
+
+def definition(name: str) -> str:
+    """The current `CREATE OR REPLACE FUNCTION` of one of SQL_FUNCTIONS, from `sql/NAME.sql`
+    (shipped with the package; a test keeps it equal to what the migrations create)."""
+    if name not in SQL_FUNCTIONS:
+        raise ValueError(f"not a ledger function: {name}")
+    return (resources.files("api.ledger") / "sql" / f"{name}.sql").read_text(encoding="utf-8")

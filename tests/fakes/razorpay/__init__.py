@@ -1,14 +1,14 @@
-"""A fake Razorpay for tests and demos: the REST endpoints Tollgate calls, served over HTTP so
+"""A fake Razorpay for tests: the REST endpoints Tollgate calls, served over HTTP so
 the official `razorpay` SDK cannot tell the difference, plus correctly signed webhooks.
 
 Nothing here runs at import; `start_fake_razorpay()` starts a server.
 """
 
-from billing.fake.app import Call
-from billing.fake.events import SUBSCRIPTION_EVENTS, EventQuirks
-from billing.fake.lifecycle import InvalidTransition
-from billing.fake.server import FakeRazorpay, start_fake_razorpay
-from billing.fake.webhooks import (
+from tests.fakes.razorpay.app import Call
+from tests.fakes.razorpay.events import SUBSCRIPTION_EVENTS, EventQuirks
+from tests.fakes.razorpay.lifecycle import InvalidTransition
+from tests.fakes.razorpay.server import FakeRazorpay, start_fake_razorpay
+from tests.fakes.razorpay.webhooks import (
     SignedWebhook,
     new_event_id,
     send_duplicate,

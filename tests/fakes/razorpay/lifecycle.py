@@ -13,10 +13,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from billing.fake import entities
-from billing.fake.errors import Json
-from billing.fake.events import SUBSCRIPTION_EVENTS, EventQuirks, subscription_event
-from billing.fake.store import Store
+from tests.fakes.razorpay import entities
+from tests.fakes.razorpay.errors import Json
+from tests.fakes.razorpay.events import SUBSCRIPTION_EVENTS, EventQuirks, subscription_event
+from tests.fakes.razorpay.store import Store
 
 _FROM: dict[str, tuple[str, ...]] = {
     "authenticated": ("created",),

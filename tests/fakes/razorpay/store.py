@@ -13,9 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from billing.fake.entities import new_id
-from billing.fake.errors import ID_NOT_FOUND, ApiError, Json, as_int, reject_extra
-from billing.fake.events import EventQuirks
+from tests.fakes.razorpay.entities import new_id
+from tests.fakes.razorpay.errors import ID_NOT_FOUND, ApiError, Json, as_int, reject_extra
+from tests.fakes.razorpay.events import EventQuirks
 
 
 @dataclass

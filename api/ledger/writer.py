@@ -10,16 +10,13 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import ServiceUnavailable
-from api.metering.ledger import OpenRequest, Reservation, Settlement, reserve, settle
-from api.metering.spool import Spool
+from api.db.errors import DB_ERRORS, DatabaseDown
+from api.ledger.functions import OpenRequest, Reservation, Settlement, reserve, settle
+from api.ledger.spool import Spool
 
 log = logging.getLogger(__name__)
-
-DB_ERRORS = (OSError, DBAPIError, InterfaceError, OperationalError, TimeoutError)
 
 
 class LedgerWriter:
@@ -47,9 +44,7 @@ class LedgerWriter:
                 return await reserve(conn, row)
         except DB_ERRORS:
             log.warning("ledger unavailable; refusing request", extra={"request_id": str(row.id)})
-            raise ServiceUnavailable(
-                "the usage database is unavailable; try again shortly"
-            ) from None
+            raise DatabaseDown from None
 
     async def settle(self, settlement: Settlement) -> None:
         """Make the row final, or spool it durably. Never raises for database trouble."""

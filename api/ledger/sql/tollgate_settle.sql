@@ -1,0 +1,114 @@
+-- The current definition of tollgate_settle (last redefined by
+-- migrations/versions/2026-11-20-2330_usage_rollups.py). Make a ledger row final, move its
+-- reservation to spend and add it to the daily rollups, in one transaction; idempotent (a
+-- replay returns false). tests/ledger/test_sql_functions.py compares this file with the
+-- migrated database: a migration that redefines the function updates this file too.
+CREATE OR REPLACE FUNCTION tollgate_settle(
+    p_id uuid, p_status text, p_model text, p_input bigint, p_output bigint,
+    p_cw5m bigint, p_cw1h bigint, p_cread bigint, p_web bigint, p_cost numeric,
+    p_price_version text, p_first_token_at timestamptz, p_ended_at timestamptz,
+    p_upstream_request_id text, p_http_status integer, p_error_type text)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    row record;
+    was_in_flight boolean;
+    row_day date;
+BEGIN
+    SELECT l.tenant_id, l.end_user_id, l.status, l.reserved_usd, l.period_start,
+           l.api_key_id, l.model, l.started_at, l.input_tokens, l.output_tokens,
+           l.cache_write_5m_tokens, l.cache_write_1h_tokens, l.cache_read_tokens,
+           l.web_search_requests, l.cost_usd INTO row
+      FROM usage_ledger l WHERE l.id = p_id FOR UPDATE;
+    IF NOT FOUND OR row.status NOT IN ('in_flight', 'abandoned')
+       OR (row.status = 'abandoned' AND p_status = 'abandoned') THEN
+        RETURN false;
+    END IF;
+    was_in_flight := row.status = 'in_flight';
+    UPDATE usage_ledger
+       SET status = p_status, model = p_model, input_tokens = p_input,
+           output_tokens = p_output, cache_write_5m_tokens = p_cw5m,
+           cache_write_1h_tokens = p_cw1h, cache_read_tokens = p_cread,
+           web_search_requests = p_web, cost_usd = p_cost, price_version = p_price_version,
+           first_token_at = p_first_token_at, ended_at = p_ended_at,
+           upstream_request_id = p_upstream_request_id, http_status = p_http_status,
+           error_type = p_error_type
+     WHERE id = p_id;
+    IF row.period_start IS NOT NULL THEN
+        -- Tenant row first, then the user row: the same lock order as tollgate_reserve.
+        UPDATE spend_counters
+           SET spent_usd = spent_usd + p_cost,
+               reserved_usd = reserved_usd - CASE WHEN was_in_flight THEN row.reserved_usd ELSE 0 END,
+               in_flight = in_flight - CASE WHEN was_in_flight THEN 1 ELSE 0 END,
+               requests = requests + CASE WHEN was_in_flight THEN 1 ELSE 0 END
+         WHERE tenant_id = row.tenant_id AND end_user_id IS NULL
+           AND period_start = row.period_start;
+        IF row.end_user_id IS NOT NULL THEN
+            UPDATE spend_counters
+               SET spent_usd = spent_usd + p_cost,
+                   reserved_usd = reserved_usd - CASE WHEN was_in_flight THEN row.reserved_usd ELSE 0 END,
+                   requests = requests + CASE WHEN was_in_flight THEN 1 ELSE 0 END
+             WHERE tenant_id = row.tenant_id AND end_user_id = row.end_user_id
+               AND period_start = row.period_start;
+        END IF;
+    END IF;
+    -- The rollups, last (after the tenant's counter row: one lock order per tenant).
+    row_day := (row.started_at AT TIME ZONE 'UTC')::date;
+    IF NOT was_in_flight THEN
+        -- An abandoned row settled for real: take back what the abandonment counted.
+        UPDATE usage_daily d
+           SET requests = d.requests - 1,
+               input_tokens = d.input_tokens - row.input_tokens,
+               output_tokens = d.output_tokens - row.output_tokens,
+               cache_write_5m_tokens = d.cache_write_5m_tokens - row.cache_write_5m_tokens,
+               cache_write_1h_tokens = d.cache_write_1h_tokens - row.cache_write_1h_tokens,
+               cache_read_tokens = d.cache_read_tokens - row.cache_read_tokens,
+               web_search_requests = d.web_search_requests - row.web_search_requests,
+               cost_usd = d.cost_usd - row.cost_usd
+         WHERE d.tenant_id = row.tenant_id AND d.day = row_day
+           AND d.api_key_id = row.api_key_id AND d.model = row.model
+           AND (d.end_user_id = row.end_user_id
+                OR (d.end_user_id IS NULL AND row.end_user_id IS NULL));
+    END IF;
+    INSERT INTO usage_daily AS d (
+        tenant_id, day, api_key_id, end_user_id, model, requests, input_tokens,
+        output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
+        web_search_requests, cost_usd)
+    VALUES (row.tenant_id, row_day, row.api_key_id, row.end_user_id, p_model, 1, p_input,
+            p_output, p_cw5m, p_cw1h, p_cread, p_web, p_cost)
+    ON CONFLICT (tenant_id, day, api_key_id, end_user_id, model) DO UPDATE
+       SET requests = d.requests + 1,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cache_write_5m_tokens = d.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+           cache_write_1h_tokens = d.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+           cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+           web_search_requests = d.web_search_requests + excluded.web_search_requests,
+           cost_usd = d.cost_usd + excluded.cost_usd;
+    -- Per end user: the same request, so only the difference to what was counted before.
+    INSERT INTO usage_daily_users AS d (
+        tenant_id, day, end_user_id, requests, input_tokens, output_tokens,
+        cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,
+        cost_usd)
+    VALUES (row.tenant_id, row_day, row.end_user_id,
+            CASE WHEN was_in_flight THEN 1 ELSE 0 END,
+            p_input - CASE WHEN was_in_flight THEN 0 ELSE row.input_tokens END,
+            p_output - CASE WHEN was_in_flight THEN 0 ELSE row.output_tokens END,
+            p_cw5m - CASE WHEN was_in_flight THEN 0 ELSE row.cache_write_5m_tokens END,
+            p_cw1h - CASE WHEN was_in_flight THEN 0 ELSE row.cache_write_1h_tokens END,
+            p_cread - CASE WHEN was_in_flight THEN 0 ELSE row.cache_read_tokens END,
+            p_web - CASE WHEN was_in_flight THEN 0 ELSE row.web_search_requests END,
+            p_cost - CASE WHEN was_in_flight THEN 0 ELSE row.cost_usd END)
+    ON CONFLICT (tenant_id, day, end_user_id) DO UPDATE
+       SET requests = d.requests + excluded.requests,
+           input_tokens = d.input_tokens + excluded.input_tokens,
+           output_tokens = d.output_tokens + excluded.output_tokens,
+           cache_write_5m_tokens = d.cache_write_5m_tokens + excluded.cache_write_5m_tokens,
+           cache_write_1h_tokens = d.cache_write_1h_tokens + excluded.cache_write_1h_tokens,
+           cache_read_tokens = d.cache_read_tokens + excluded.cache_read_tokens,
+           web_search_requests = d.web_search_requests + excluded.web_search_requests,
+           cost_usd = d.cost_usd + excluded.cost_usd;
+    RETURN true;
+END
+$$;

@@ -66,7 +66,7 @@ def start_gateway(
     running = serve_in_thread(
         bounded(embedded_config(app, lifespan="on"), settings),
         name="tollgate-gateway",
-        start_timeout_s=15,
+        start_timeout_s=60,
     )
     return Gateway(running.url, running)
 

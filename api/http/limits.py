@@ -24,6 +24,8 @@ from api.errors import (
 )
 from api.settings import Settings
 
+MULTIPART_ALLOWANCE = 1024 * 1024  # form framing around an uploaded file
+
 
 @dataclass(frozen=True)
 class EdgeLimits:
@@ -31,6 +33,8 @@ class EdgeLimits:
     max_header_bytes: int
     header_timeout_s: float
     body_timeout_s: float
+    # Routes whose bodies may be larger (uploads); they authenticate before reading.
+    large_bodies: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, settings: Settings) -> EdgeLimits:
@@ -39,7 +43,17 @@ class EdgeLimits:
             max_header_bytes=settings.max_header_bytes,
             header_timeout_s=float(settings.header_timeout_s),
             body_timeout_s=float(settings.body_timeout_s),
+            large_bodies=(
+                ("/v1/messages/batches", settings.batch_max_body_bytes),
+                ("/v1/files", settings.files_max_bytes + MULTIPART_ALLOWANCE),
+            ),
         )
+
+    def body_limit(self, path: str) -> int:
+        for route, limit in self.large_bodies:
+            if path == route:
+                return max(limit, self.max_body_bytes)
+        return self.max_body_bytes
 
 
 def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
@@ -47,7 +61,7 @@ def header_bytes(headers: list[tuple[bytes, bytes]]) -> int:
     return sum(len(name) + len(value) + 4 for name, value in headers)
 
 
-def check_head(scope: Scope, limits: EdgeLimits) -> TollgateError | None:
+def check_head(scope: Scope, limits: EdgeLimits, body_limit: int) -> TollgateError | None:
     """The refusal a request's head alone earns, if any."""
     headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
     if header_bytes(headers) + len(scope.get("raw_path") or b"") > limits.max_header_bytes:
@@ -80,10 +94,15 @@ class _BodyGuard:
     """Wraps one request's receive and send: counts the body as it arrives and bounds the time
     it may take; once a limit trips, whatever the handler answers is replaced by the refusal."""
 
-    def __init__(self, scope: Scope, receive: Receive, send: Send, limits: EdgeLimits) -> None:
+    def __init__(
+        self, scope: Scope, receive: Receive, send: Send, limits: EdgeLimits, body_limit: int
+    ) -> None:
         self.scope, self._receive, self._send = scope, receive, send
-        self.limit = limits.max_body_bytes
-        self.deadline = asyncio.get_running_loop().time() + limits.body_timeout_s
+        self.limit = body_limit
+        # Larger bodies get proportionally longer (an upload route: up to an hour).
+        scale = max(1.0, body_limit / limits.max_body_bytes)
+        allowed = min(limits.body_timeout_s * scale, max(limits.body_timeout_s, 3600.0))
+        self.deadline = asyncio.get_running_loop().time() + allowed
         self.size = 0
         self.done = False
         self.started = False
@@ -136,11 +155,12 @@ class EdgeLimitsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refusal = check_head(scope, self.limits)
+        body_limit = self.limits.body_limit(scope.get("path", ""))
+        refusal = check_head(scope, self.limits, body_limit)
         if refusal is not None:
             await send_refusal(send, refusal, scope)
             return
-        guard = _BodyGuard(scope, receive, send, self.limits)
+        guard = _BodyGuard(scope, receive, send, self.limits, body_limit)
         try:
             await self.app(scope, guard.receive, guard.send)
         except TollgateError:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.errors import REQUEST_ID_HEADER, UpstreamTimeout
+from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
 from api.http.jsonbody import parse_json_object
 from api.keys.auth import Caller
@@ -28,6 +29,8 @@ router = APIRouter(tags=["tenant"])
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
+    if might_name_files(raw):  # a file the caller does not own: 404, nothing spent or sent
+        await check_file_refs(state.engine, caller.tenant_id, file_ids_in(parsed.body))
     ctx = await begin(
         state,
         caller,

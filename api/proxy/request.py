@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -11,7 +12,8 @@ from api.errors import InvalidRequest, NotFound, PermissionDenied, RequestTooLar
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_user_id, clip
 from api.keys.auth import Principal
-from api.pricing.table import ModelPrice, PriceTable
+from api.pricing.book import PriceBook
+from api.pricing.resolve import Resolved, model_allowed, resolve, unknown_model_message
 
 MAX_TOKENS_BOUND = 2**31 - 1
 MAX_WEB_SEARCHES = 1_000_000
@@ -40,6 +42,7 @@ class MessagesRequest:
     max_tokens: int
     stream: bool
     user: str | None
+    fast: bool  # speed: "fast" asked for
 
 
 def check_model(value: object, field: str = "model") -> str:
@@ -98,16 +101,21 @@ def parse_messages_request(raw: bytes) -> MessagesRequest:
     if not isinstance(stream, bool):
         raise InvalidRequest("stream: must be a boolean")
     check_tools(body)
-    return MessagesRequest(body, model, max_tokens, stream, end_user_of(body))
+    user = end_user_of(body)
+    return MessagesRequest(body, model, max_tokens, stream, user, body.get("speed") == "fast")
 
 
-def price_for(prices: PriceTable, principal: Principal, model: str) -> ModelPrice:
-    """The model's price, if the model is known and the tenant's plan allows it."""
-    if principal.allowed_models is not None and model not in principal.allowed_models:
+def price_for(
+    book: PriceBook, principal: Principal, model: str, at: datetime, *, family: bool = False
+) -> Resolved:
+    """The price in force at `at`, if the tenant's plan (ids or patterns) allows the model —
+    by the id asked for or its canonical id — and the book prices it."""
+    found = resolve(book, model, at, family=family)
+    ids = (model,) if found is None or found.fallback else (model, found.price.model)
+    if not model_allowed(principal.allowed_models, *ids):
         raise PermissionDenied(
             f"model: {clip(model)} is not available on the {principal.plan_code} plan"
         )
-    price = prices.lookup(model)
-    if price is None:
-        raise NotFound(f"model: {clip(model)}")
-    return price
+    if found is None:
+        raise NotFound(unknown_model_message(model))
+    return found

@@ -26,8 +26,10 @@ from api.keys.auth import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
+from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
+from api.openai import endpoints as openai
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -155,6 +157,8 @@ def create_app(
     app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
+    app.include_router(openai.router)
+    app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(reports.router)

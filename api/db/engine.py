@@ -62,6 +62,7 @@ def make_engine(url: str, *, pool_size: int = 8, pool_timeout_s: float = 5.0) ->
         max_overflow=0,
         pool_pre_ping=False,
         pool_timeout=pool_timeout_s,
+        hide_parameters=True,  # bound values (key hashes, names, user ids) stay out of logs
         connect_args={"timeout": 5, "command_timeout": 10},
     )
 

@@ -864,6 +864,23 @@ def throughput_ratios(levels: list[Level]) -> list[str]:
         ]
         if shown:
             lines.append(f"{title}: " + ", ".join(shown))
+    # Under interference (other work on the machine) a gateway gets less than its core, so
+    # also compare requests per second of the gateway's own CPU.
+    per_cpu = {
+        (lv.target, lv.concurrency): float(lv.result["rps"]) / (lv.server_cpu_pct / 100)  # type: ignore[arg-type]
+        for lv in levels
+        if lv.server_cpu_pct > 0
+    }
+    shown = [
+        f"c={c}: {100 * per_cpu[t, c] / per_cpu['tollgate', c]:.0f}%"
+        for (t, c) in sorted(per_cpu)
+        if t == "tollgate-openai" and per_cpu.get(("tollgate", c))
+    ]
+    if shown:
+        lines.append(
+            "Tollgate chat.completions / Messages, requests per second of gateway CPU: "
+            + ", ".join(shown)
+        )
     return ["", *lines] if lines else []
 
 

@@ -30,6 +30,7 @@ from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
 from api.openai import endpoints as openai
+from api.pricing import endpoints as price_admin
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)

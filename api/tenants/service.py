@@ -10,20 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Plan, Tenant
 from api.errors import Conflict, InvalidRequest, NotFound
+from api.inputs import MAX_NAME_LENGTH, check_text, clip
 
 
 class TenantNameTaken(Conflict):
     def __init__(self, name: str) -> None:
-        super().__init__(f"name: a tenant named {name!r} already exists")
+        super().__init__(f"name: a tenant named {clip(name)} already exists")
 
 
 async def create_tenant(session: AsyncSession, name: str, plan_code: str = "free") -> Tenant:
     """A new tenant; names are unique (uq_tenants_name), so a taken one raises TenantNameTaken."""
-    name = name.strip()
-    if not name:
-        raise InvalidRequest("name: must not be empty")
+    name = check_text(name.strip(), "name", MAX_NAME_LENGTH)
     if await session.get(Plan, plan_code) is None:
-        raise InvalidRequest(f"plan: unknown plan {plan_code!r}")
+        raise InvalidRequest(f"plan: unknown plan {clip(plan_code)}")
     inserted = await session.execute(
         insert(Tenant)
         .values(id=uuid.uuid4(), name=name, plan_code=plan_code)

@@ -1,4 +1,4 @@
-"""Migration 2026-11-30-1500_unique_tenant_names: existing duplicate names are renamed (the
+"""Migration 2026-11-30-1600_unique_tenant_names: existing duplicate names are renamed (the
 oldest keeps the name), then the database refuses a duplicate."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from api.db.migrate import downgrade, upgrade
 from tests.pg import asyncpg_dsn
 
-BEFORE = "9b1d3f5a7c20"
+BEFORE = "c4e6a8f0b2d4"
 UNIQUE_NAMES = "a1c3e5f7b9d2"
 
 # (name, created this many minutes ago): three "acme" and a tenant already called "acme (2)".

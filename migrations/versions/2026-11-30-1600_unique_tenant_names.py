@@ -5,8 +5,8 @@ keeps it, the others become "NAME (2)", "NAME (3)", … (skipping any name alrea
 Downgrade drops the constraint and leaves the names as they are.
 
 Revision ID: a1c3e5f7b9d2
-Revises: 9b1d3f5a7c20
-Create Date: 2026-11-30 15:00:00+00:00
+Revises: c4e6a8f0b2d4
+Create Date: 2026-11-30 16:00:00+00:00
 """
 
 from collections.abc import Sequence
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "a1c3e5f7b9d2"
-down_revision: str | None = "9b1d3f5a7c20"  # after batches and files (linear history)
+down_revision: str | None = "c4e6a8f0b2d4"  # after void_orphans (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -13,14 +13,25 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.batches import endpoints as batches
+from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
+from api.db.errors import install_database_error_handlers
 from api.errors import install_error_handlers
+from api.files import endpoints as files
+from api.http.failsafe import FailsafeMiddleware
+from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
+from api.http.openapi import install_openapi
+from api.http.throttle import AuthThrottle
 from api.keys.auth import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
+from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
+from api.openai import endpoints as openai
+from api.pricing import endpoints as price_admin
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -86,13 +97,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            engine = make_engine(database_url)
+            engine = make_engine(
+                database_url,
+                pool_size=settings.db_pool_size,
+                pool_timeout_s=float(settings.db_admission_wait_s),
+            )
             stack.push_async_callback(engine.dispose)
             base_url, api_key, simulated = await _upstream(settings, stack)
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
             owner = owner_name()
-            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner))
+            writer = LedgerWriter(
+                engine,
+                Spool(settings.data_dir / "spool", owner),
+                admission_wait_s=float(settings.db_admission_wait_s),
+                write_timeout_s=float(settings.db_write_timeout_s),
+            )
             writer.start()
             stack.push_async_callback(writer.stop)
             reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
@@ -102,6 +122,10 @@ def create_app(
             prices = LiveBook(engine)
             await prices.start()
             stack.push_async_callback(prices.stop)
+            settler = BatchSettler(engine, upstream, prices, float(settings.batch_poll_s))
+            settler.start()
+            stack.push_async_callback(settler.stop)
+            app.state.batch_settler = settler
             billing_runtime = None
             if billing is not None and billing.enabled:
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
@@ -135,16 +159,27 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_database_error_handlers(app)
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    # Added last = outermost: the limits see every request before anything else runs.
+    app.add_middleware(FailsafeMiddleware)
+    app.add_middleware(EdgeLimitsMiddleware, limits=EdgeLimits.of(settings))
     app.include_router(health.router)
+    app.include_router(batches.router)  # before messages: /v1/messages/batches… are its own
+    app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
+    app.include_router(openai.router)
+    app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)
     app.include_router(billing_endpoints.router)
     app.include_router(webhooks.router)
+    install_openapi(app)
     return app
 
 

@@ -115,13 +115,49 @@ class Settings(BaseSettings):
     reaper_stale_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_REAPER_STALE_S"), gt=0, le=3600)
     ] = Decimal(30)
+    db_pool_size: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_DB_POOL_SIZE"), gt=0, le=1000)
+    ] = 16
+    db_admission_wait_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_DB_ADMISSION_WAIT_S"), gt=0, le=600)
+    ] = Decimal(10)
+    db_write_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_DB_WRITE_TIMEOUT_S"), gt=0, le=600)
+    ] = Decimal(30)
+    shutdown_grace_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_SHUTDOWN_GRACE_S"), ge=0, le=86400)
+    ] = Decimal(60)
     max_body_bytes: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_MAX_BODY_BYTES"), gt=0)
     ] = 8 * 1024 * 1024
+    max_header_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_MAX_HEADER_BYTES"), ge=1024, le=1024 * 1024)
+    ] = 32 * 1024
+    header_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_HEADER_TIMEOUT_S"), gt=0, le=600)
+    ] = Decimal(10)
+    body_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_BODY_TIMEOUT_S"), gt=0, le=3600)
+    ] = Decimal(60)
+    auth_failures_per_minute: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_AUTH_FAILURES_PER_MINUTE"), ge=1)
+    ] = 30
     key_cache_ttl_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_KEY_CACHE_TTL_S"), ge=0, le=60)
     ] = Decimal(2)
     log_level: Annotated[str, Field(validation_alias=_env("TOLLGATE_LOG_LEVEL"))] = "info"
+    batch_poll_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_BATCH_POLL_S"), gt=0, le=3600)
+    ] = Decimal(30)
+    batch_max_body_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_BATCH_MAX_BODY_BYTES"), gt=0)
+    ] = 256 * 1024 * 1024
+    files_max_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_FILES_MAX_BYTES"), gt=0)
+    ] = 500 * 1024 * 1024
+    files_quota_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_FILES_QUOTA_BYTES"), gt=0)
+    ] = 100 * 1024 * 1024 * 1024
 
     @field_validator("database_url")
     @classmethod

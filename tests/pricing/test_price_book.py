@@ -216,6 +216,7 @@ async def test_sdk_models_list_shows_what_the_plan_allows_and_the_book_prices(
             "WHERE code = (SELECT plan_code FROM tenants WHERE id = $1)",
             (tenant.tenant_id,),
         )
+    gateway.state.key_cache.clear()  # the plan is cached with the key
     haiku_only = [m.id async for m in sdk.models.list()]
     assert haiku_only == ["claude-haiku-5-5", "claude-haiku-4-5-20251001"]
     with pytest.raises(anthropic.NotFoundError):

@@ -48,6 +48,12 @@ class RequestTooLarge(TollgateError):
     status, error_type = 413, "request_too_large"
 
 
+class BadGateway(TollgateError):
+    """A service we depend on (the upstream, Razorpay) failed or could not be reached."""
+
+    status, error_type = 502, "api_error"
+
+
 class ServiceUnavailable(TollgateError):
     status, error_type = 503, "api_error"
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, DatabaseDown
-from api.errors import TollgateError, UpstreamTimeout
+from api.errors import BadGateway, TollgateError, UpstreamTimeout
 from api.keys.auth import Principal
 from api.ledger.functions import OpenRequest
 from api.metering.call import CallContext, MeteredCall, build_settlement
@@ -32,10 +32,6 @@ from api.state import AppState
 
 MESSAGES_PATH = "/v1/messages"
 NON_STREAMING_TIMEOUT_S = 600.0
-
-
-class BadGateway(TollgateError):
-    status, error_type = 502, "api_error"
 
 
 @dataclass(frozen=True)

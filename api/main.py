@@ -21,7 +21,7 @@ from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
-from api.pricing.table import load_price_table
+from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
 from api.settings import Settings, UpstreamMode, load_settings
@@ -99,6 +99,9 @@ def create_app(
             await reaper.start()
             stack.push_async_callback(reaper.stop)
             sessions = make_sessionmaker(engine)
+            prices = LiveBook(engine)
+            await prices.start()
+            stack.push_async_callback(prices.stop)
             billing_runtime = None
             if billing is not None and billing.enabled:
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
@@ -111,7 +114,7 @@ def create_app(
                 upstream=upstream,
                 upstream_url=base_url,
                 simulated=simulated,
-                prices=load_price_table(),
+                prices=prices,
                 writer=writer,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),

@@ -21,6 +21,11 @@ class UpstreamMode(StrEnum):
     simulated = "simulated"
 
 
+class UnknownModelMode(StrEnum):
+    refuse = "refuse"
+    family = "family"
+
+
 class DisconnectMode(StrEnum):
     drain = "drain"
     close = "close"
@@ -95,6 +100,9 @@ class Settings(BaseSettings):
     on_disconnect: Annotated[
         DisconnectMode, Field(validation_alias=_env("TOLLGATE_ON_DISCONNECT"))
     ] = DisconnectMode.drain
+    unknown_model: Annotated[
+        UnknownModelMode, Field(validation_alias=_env("TOLLGATE_UNKNOWN_MODEL"))
+    ] = UnknownModelMode.refuse
     default_model: Annotated[str, Field(validation_alias=_env("TOLLGATE_DEFAULT_MODEL"))] = (
         "claude-sonnet-4-6"
     )

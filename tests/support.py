@@ -63,7 +63,7 @@ def start_gateway(
 ) -> Gateway:
     app = create_app(settings, database_url, billing)
     running = serve_in_thread(
-        embedded_config(app, lifespan="on"), name="tollgate-gateway", start_timeout_s=15
+        embedded_config(app, lifespan="on"), name="tollgate-gateway", start_timeout_s=60
     )
     return Gateway(running.url, running)
 

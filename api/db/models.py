@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -162,6 +163,9 @@ class UsageLedger(Base):
     owner: Mapped[str | None] = mapped_column(Text)
     # The budget period whose counters this request's reservation and spend belong to.
     period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The modifiers the usage reported (a re-cost needs them): "fast"/"standard", "us"/…
+    speed: Mapped[str | None] = mapped_column(Text)
+    inference_geo: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(
@@ -229,6 +233,44 @@ class ServerHeartbeat(Base):
 
     owner: Mapped[str] = mapped_column(Text, primary_key=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ModelPriceRow(Base):
+    """One price version of one model (never updated; a change is a new row). `id` is the
+    version a ledger row's `price_version` names. The modifiers are validated JSON."""
+
+    __tablename__ = "model_prices"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    display_name: Mapped[str | None] = mapped_column(Text)
+    input: Mapped[Decimal] = mapped_column(Money)
+    output: Mapped[Decimal] = mapped_column(Money)
+    cache_write_5m: Mapped[Decimal] = mapped_column(Money)
+    cache_write_1h: Mapped[Decimal] = mapped_column(Money)
+    cache_read: Mapped[Decimal] = mapped_column(Money)
+    modifiers: Mapped[dict[str, object]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (UniqueConstraint("model", "effective_from", name="uq_model_prices_model"),)
+
+
+class PriceRecost(Base):
+    """One `tollgate prices recost`: which rows, and the totals before and after."""
+
+    __tablename__ = "price_recosts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    from_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    to_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    before_usd: Mapped[Decimal] = mapped_column(Money)
+    after_usd: Mapped[Decimal] = mapped_column(Money)
+    versions: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = _now()
 
 
 class Subscription(Base):

@@ -26,7 +26,7 @@ from api.ledger.writer import LedgerWriter
 from api.metering.meter import UsageMeter
 from api.observability.metrics import Metrics
 from api.pricing.cost import compute_cost
-from api.pricing.table import ModelPrice
+from api.pricing.model import ModelPrice
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +88,8 @@ def build_settlement(
         web_search_requests=usage.web_search_requests,
         cost_usd=compute_cost(ctx.price, usage),
         price_version=ctx.price_version,
+        speed=usage.speed,
+        inference_geo=usage.inference_geo,
         first_token_at=ctx.at(first_chunk_mono) if first_chunk_mono is not None else None,
         ended_at=datetime.now(UTC),
         upstream_request_id=upstream_request_id,

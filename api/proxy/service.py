@@ -4,6 +4,7 @@ upstream, and make sure every outcome — stream, refusal, timeout, unreachable 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, DatabaseDown
-from api.errors import BadGateway, TollgateError, UpstreamTimeout
+from api.errors import BadGateway, InvalidRequest, TollgateError, UpstreamTimeout
 from api.keys.auth import Principal
 from api.ledger.functions import OpenRequest
 from api.metering.call import CallContext, MeteredCall, build_settlement
@@ -27,8 +28,10 @@ from api.proxy.upstream import (
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
 from api.quotas.service import enforce
-from api.settings import DisconnectMode
+from api.settings import DisconnectMode, UnknownModelMode
 from api.state import AppState
+
+log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/v1/messages"
 NON_STREAMING_TIMEOUT_S = 600.0
@@ -54,7 +57,23 @@ async def begin(
 ) -> CallContext:
     """Validate the model, resolve the end user, check every limit and reserve the worst
     case, writing the in-flight ledger row — or refuse with 402/429 before anything is spent."""
-    price = price_for(state.prices, principal, model)
+    started_at = datetime.now(UTC)
+    resolved = price_for(
+        state.prices.book,
+        principal,
+        model,
+        started_at,
+        family=state.settings.unknown_model is UnknownModelMode.family,
+    )
+    price = resolved.price
+    if resolved.fallback:
+        log.warning("model %s is not in the price book; priced as %s", model, price.model)
+        state.metrics.unknown_model_fallbacks.labels(model).inc()
+    if body.get("speed") == "fast" and price.fast_multiplier is None:
+        raise InvalidRequest(
+            f"speed: fast mode has no price for {price.model} in this gateway's price book; "
+            f"an operator can add a fast_multiplier with PUT /admin/prices/{price.model}"
+        )
     hard, soft = reservation(price, raw_body, body, max_tokens)
     end_user_id = principal.bound_user_id
     if end_user_id is None and user is not None:
@@ -62,7 +81,6 @@ async def begin(
             end_user_id = await state.users.resolve(principal.tenant_id, user)
         except DB_ERRORS:
             raise DatabaseDown from None
-    started_at = datetime.now(UTC)
     period_start, period_end = budget_period(started_at, principal.billing_period)
     request_id = uuid.uuid4()
     decision = await state.writer.open(
@@ -87,7 +105,7 @@ async def begin(
         endpoint=endpoint,
         model=model,
         price=price,
-        price_version=state.prices.version,
+        price_version=price.version,
         started_at=started_at,
         started_mono=time.monotonic(),
         headers=enforce(decision),

@@ -13,14 +13,19 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.batches import endpoints as batches
+from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.files import endpoints as files
 from api.keys.auth import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
+from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
+from api.openai import endpoints as openai
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -102,6 +107,10 @@ def create_app(
             prices = LiveBook(engine)
             await prices.start()
             stack.push_async_callback(prices.stop)
+            settler = BatchSettler(engine, upstream, prices, float(settings.batch_poll_s))
+            settler.start()
+            stack.push_async_callback(settler.stop)
+            app.state.batch_settler = settler
             billing_runtime = None
             if billing is not None and billing.enabled:
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
@@ -136,8 +145,12 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(batches.router)  # before messages: /v1/messages/batches… are its own
+    app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
+    app.include_router(openai.router)
+    app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(reports.router)

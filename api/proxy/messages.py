@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.errors import REQUEST_ID_HEADER, BadGateway, UpstreamTimeout
+from api.files import check_file_refs, file_ids_in, might_name_files
 from api.keys.auth import Caller
 from api.proxy.relay import RelayResponse
 from api.proxy.request import parse_json_object, parse_messages_request, read_body
@@ -26,6 +27,8 @@ router = APIRouter(tags=["tenant"])
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
+    if might_name_files(raw):  # a file the caller does not own: 404, nothing spent or sent
+        await check_file_refs(state.engine, caller.tenant_id, file_ids_in(parsed.body))
     ctx = await begin(
         state,
         caller,

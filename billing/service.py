@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.db.models import Plan, Subscription
 from api.errors import BadGateway, InvalidRequest
+from api.inputs import clip
 from api.tenants.service import get_tenant
 from billing.gateway import RazorpayGateway, RazorpayRefused, RazorpayUnavailable
 from billing.repository import insert_created, live_subscription_id
@@ -35,7 +36,7 @@ def _created_at(entity: dict[str, Any]) -> datetime:
 async def _checked_plan(session: AsyncSession, tenant_id: uuid.UUID, plan_code: str) -> Plan:
     plan = await session.get(Plan, plan_code)
     if plan is None or plan.razorpay_plan_id is None:
-        raise InvalidRequest(f"plan: {plan_code!r} is unknown or has no razorpay_plan_id")
+        raise InvalidRequest(f"plan: {clip(plan_code)} is unknown or has no razorpay_plan_id")
     live = await live_subscription_id(session, tenant_id)
     if live is not None:
         raise InvalidRequest(f"tenant already has subscription {live}; cancel it first")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -14,6 +13,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.errors import InvalidRequest
+from api.http.docs import WEBHOOK_BODY, json_body
+from api.http.jsonbody import parse_json_object
+from api.inputs import check_text
 from api.proxy.request import read_body
 from api.state import State
 from billing.deps import Billing
@@ -23,6 +25,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["billing"])
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+MAX_EVENT_ID_LENGTH = 128  # Razorpay's are about 20 characters
 
 
 def signature_ok(raw: bytes, signature: str, secret: str) -> bool:
@@ -49,16 +52,11 @@ async def verified_event(request: Request, billing: Billing) -> VerifiedEvent:
     event_id = request.headers.get("x-razorpay-event-id", "").strip()
     if not event_id:
         raise InvalidRequest("missing X-Razorpay-Event-Id")
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise InvalidRequest("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("body is not a JSON object")
-    return VerifiedEvent(event_id, payload)
+    check_text(event_id, "X-Razorpay-Event-Id", MAX_EVENT_ID_LENGTH)
+    return VerifiedEvent(event_id, parse_json_object(raw, "body"))
 
 
-@router.post("/webhooks/razorpay")
+@router.post("/webhooks/razorpay", openapi_extra=json_body(WEBHOOK_BODY))
 async def razorpay_webhook(
     event: Annotated[VerifiedEvent, Depends(verified_event)], billing: Billing, state: State
 ) -> JSONResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
@@ -17,11 +18,13 @@ from sqlalchemy import text
 
 from api.db.errors import DB_ERRORS, DatabaseDown
 from api.errors import AuthenticationFailed, PermissionDenied
-from api.keys.secrets import hash_key, looks_like_key
+from api.http.throttle import Throttle, client_address
+from api.keys.secrets import display_prefix, hash_key, looks_like_key
 from api.state import AppState, State
 
 _BAD_KEY = "invalid x-api-key"
-_CACHE_MAX = 100_000
+_CACHE_MAX = 100_000  # known keys
+_NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
 
 _LOOKUP = text(
     """
@@ -59,23 +62,44 @@ class _Entry:
 
 
 class KeyCache:
-    def __init__(self, ttl_s: float) -> None:
+    """Least-recently-used caches of key lookups: known keys, and separately (smaller) unknown
+    or revoked ones, so a flood of bad keys can only evict other bad keys."""
+
+    def __init__(
+        self, ttl_s: float, max_known: int = _CACHE_MAX, max_unknown: int = _NEGATIVE_MAX
+    ) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[bytes, _Entry] = {}
+        self._known: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._unknown: OrderedDict[bytes, _Entry] = OrderedDict()
+        self._max = {True: max_known, False: max_unknown}
 
     def get(self, key_hash: bytes) -> _Entry | None:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return entry
+        for entries in (self._known, self._unknown):
+            entry = entries.get(key_hash)
+            if entry is None:
+                continue
+            if entry.expires < time.monotonic():
+                del entries[key_hash]
+                return None
+            entries.move_to_end(key_hash)
+            return entry
+        return None
 
     def put(self, key_hash: bytes, entry: _Entry) -> None:
-        if len(self._entries) >= _CACHE_MAX:
-            self._entries.clear()
-        self._entries[key_hash] = entry
+        known = entry.principal is not None
+        entries, other = (self._known, self._unknown) if known else (self._unknown, self._known)
+        other.pop(key_hash, None)
+        entries[key_hash] = entry
+        entries.move_to_end(key_hash)
+        while len(entries) > self._max[known]:
+            entries.popitem(last=False)
+
+    def __contains__(self, key_hash: bytes) -> bool:
+        return key_hash in self._known or key_hash in self._unknown
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._known.clear()
+        self._unknown.clear()
 
 
 def presented_key(request: Request) -> str | None:
@@ -115,18 +139,29 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
     return _Entry(principal, row["tenant_status"] != "active", expires)
 
 
-async def authenticate(request: Request, state: State) -> Principal:
+async def authenticate(request: Request, state: State, throttle: Throttle) -> Principal:
+    address = "ip:" + client_address(request)
     key = presented_key(request)
     if key is None:
+        throttle.check(address)
+        throttle.failed(address)
         raise AuthenticationFailed("x-api-key header is required")
+    subjects = (address, "key:" + display_prefix(key))
     if not looks_like_key(key):
+        throttle.check(*subjects)
+        throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
     key_hash = hash_key(key)
     entry = state.key_cache.get(key_hash)
+    if entry is None or entry.principal is None:
+        # A key not known good: refused without a lookup while its address or prefix is
+        # throttled; a cached good key is never held up by someone else's failures.
+        throttle.check(*subjects)
     if entry is None:
         entry = await _load(state, key_hash)
         state.key_cache.put(key_hash, entry)
     if entry.principal is None:
+        throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
     if entry.suspended:
         raise PermissionDenied("this tenant is suspended")

@@ -57,6 +57,10 @@ class ServiceUnavailable(TollgateError):
     status, error_type = 503, "api_error"
 
 
+class Overloaded(TollgateError):
+    status, error_type = 529, "overloaded_error"
+
+
 class UpstreamTimeout(TollgateError):
     status, error_type = 504, "timeout_error"
 

@@ -16,6 +16,7 @@ from api.admin import endpoints as admin
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
+from api.db.errors import install_database_error_handlers
 from api.errors import install_error_handlers
 from api.files import endpoints as files
 from api.http.failsafe import FailsafeMiddleware
@@ -30,6 +31,7 @@ from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
 from api.openai import endpoints as openai
+from api.pricing import endpoints as price_admin
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -95,13 +97,22 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            engine = make_engine(database_url)
+            engine = make_engine(
+                database_url,
+                pool_size=settings.db_pool_size,
+                pool_timeout_s=float(settings.db_admission_wait_s),
+            )
             stack.push_async_callback(engine.dispose)
             base_url, api_key, simulated = await _upstream(settings, stack)
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
             owner = owner_name()
-            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner))
+            writer = LedgerWriter(
+                engine,
+                Spool(settings.data_dir / "spool", owner),
+                admission_wait_s=float(settings.db_admission_wait_s),
+                write_timeout_s=float(settings.db_write_timeout_s),
+            )
             writer.start()
             stack.push_async_callback(writer.stop)
             reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
@@ -148,6 +159,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     # Added last = outermost: the limits see every request before anything else runs.
     app.add_middleware(FailsafeMiddleware)
@@ -161,6 +173,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)

@@ -216,15 +216,12 @@ def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
 
     from api.db.engine import make_engine, make_sessionmaker
     from billing.gateway import RazorpayGateway
-    from billing.settings import load_billing_settings
+    from billing.settings import BILLING_OFF, load_billing_settings
     from billing.sync import SyncReport, sync_once
 
     billing = load_billing_settings()
     if not billing.enabled:
-        raise CliError(
-            "billing is not configured: set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
-            "RAZORPAY_WEBHOOK_SECRET"
-        )
+        raise CliError(BILLING_OFF)
 
     async def run(url: str) -> SyncReport:
         engine = make_engine(url, pool_size=2)

@@ -107,6 +107,11 @@ def create_app(
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
             owner = owner_name()
+            # The heartbeat stops last (callbacks run in reverse): while this process still
+            # settles its streams, no other replica may take it for dead and reap them.
+            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
+            await reaper.start()
+            stack.push_async_callback(reaper.stop)
             writer = LedgerWriter(
                 engine,
                 Spool(settings.data_dir / "spool", owner),
@@ -115,9 +120,6 @@ def create_app(
             )
             writer.start()
             stack.push_async_callback(writer.stop)
-            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
-            await reaper.start()
-            stack.push_async_callback(reaper.stop)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)
             await prices.start()

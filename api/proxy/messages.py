@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.errors import REQUEST_ID_HEADER, PermissionDenied, UpstreamTimeout
+from api.errors import REQUEST_ID_HEADER, BadGateway, PermissionDenied, UpstreamTimeout
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
 from api.http.jsonbody import parse_json_object
@@ -14,7 +14,7 @@ from api.keys.auth import Caller
 from api.pricing.resolve import model_allowed
 from api.proxy.relay import RelayResponse
 from api.proxy.request import check_model, check_tools, parse_messages_request, read_body
-from api.proxy.service import BadGateway, begin, call_whole, start_stream
+from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import (
     FirstByteTimeout,
     UpstreamRefused,

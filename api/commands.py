@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
+from api.pricing import cli as prices_cli
 from api.settings import Settings
 
 Sub = Any  # argparse's _SubParsersAction is private
@@ -19,6 +20,7 @@ def register(sub: Sub) -> None:
     _server_commands(sub)
     _admin_commands(sub)
     _report_commands(sub)
+    prices_cli.register(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
+from api.pricing import cli as prices_cli
 from api.settings import Settings
 
 Sub = Any  # argparse's _SubParsersAction is private
@@ -19,6 +20,7 @@ def register(sub: Sub) -> None:
     _server_commands(sub)
     _admin_commands(sub)
     _report_commands(sub)
+    prices_cli.register(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",
@@ -216,15 +218,12 @@ def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
 
     from api.db.engine import make_engine, make_sessionmaker
     from billing.gateway import RazorpayGateway
-    from billing.settings import load_billing_settings
+    from billing.settings import BILLING_OFF, load_billing_settings
     from billing.sync import SyncReport, sync_once
 
     billing = load_billing_settings()
     if not billing.enabled:
-        raise CliError(
-            "billing is not configured: set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
-            "RAZORPAY_WEBHOOK_SECRET"
-        )
+        raise CliError(BILLING_OFF)
 
     async def run(url: str) -> SyncReport:
         engine = make_engine(url, pool_size=2)

@@ -45,6 +45,12 @@ class RequestTooLarge(TollgateError):
     status, error_type = 413, "request_too_large"
 
 
+class BadGateway(TollgateError):
+    """A service we depend on (the upstream, Razorpay) failed or could not be reached."""
+
+    status, error_type = 502, "api_error"
+
+
 class RequestTimeout(TollgateError):
     status, error_type = 408, "timeout_error"
 

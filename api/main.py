@@ -13,6 +13,9 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.admin import key_endpoints as admin_keys
+from api.admin import token_endpoints as admin_tokens
+from api.audit import endpoints as audit
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
@@ -182,6 +185,9 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(admin_keys.router)
+    app.include_router(admin_tokens.router)
+    app.include_router(audit.router)
     app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)

@@ -32,6 +32,10 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/usage", None),
     ("GET", "/admin/prices", None),
     ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
+    ("GET", "/admin/audit", None),
+    ("GET", "/admin/tokens", None),
+    ("POST", "/admin/tokens", {"name": "intruder"}),
+    ("DELETE", "/admin/tokens/{token_id}", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 
@@ -43,6 +47,7 @@ def _url(path: str, tenant: TenantKey) -> str:
         user="alice",
         code="pro",
         model="claude-haiku-4-5",
+        token_id=uuid.uuid4(),
     )
 
 

@@ -88,6 +88,13 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str
     return simulator.url, "simulated", True
 
 
+def _metrics(writer: LedgerWriter) -> Metrics:
+    metrics = Metrics()  # a registry per app, never the global default
+    metrics.journal_depth.set_function(writer.spool.pending)
+    metrics.orphans_released.set_function(lambda: writer.orphans_released)
+    return metrics
+
+
 def create_app(
     settings: Settings, database_url: str, billing: BillingSettings | None = None
 ) -> FastAPI:
@@ -144,7 +151,7 @@ def create_app(
                 writer=writer,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
-                metrics=Metrics(),  # a registry per app, never the global default
+                metrics=_metrics(writer),
                 billing=billing_runtime,
             )
             # Everything created so far lives as long as the process: keep it out of the
@@ -157,7 +164,7 @@ def create_app(
         title="Tollgate",
         summary="A metered, multi-tenant gateway in front of Claude",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/web/docs.py from vendored assets
         redoc_url=None,
     )
     install_error_handlers(app)

@@ -181,7 +181,7 @@ async def ledger_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0, interval_s: float = 0.05
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, interval_s: float = 0.05
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
@@ -191,7 +191,7 @@ async def wait_until(
 
 
 async def settled_rows(
-    engine: AsyncEngine, count: int, timeout_s: float = 10.0
+    engine: AsyncEngine, count: int, timeout_s: float = 60.0
 ) -> list[dict[str, Any]]:
     """The ledger once `count` rows exist and none is still in flight."""
     rows: list[dict[str, Any]] = []

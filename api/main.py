@@ -88,6 +88,13 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str
     return simulator.url, "simulated", True
 
 
+def _metrics(writer: LedgerWriter) -> Metrics:
+    metrics = Metrics()  # a registry per app, never the global default
+    metrics.journal_depth.set_function(writer.spool.pending)
+    metrics.orphans_released.set_function(lambda: writer.orphans_released)
+    return metrics
+
+
 def create_app(
     settings: Settings, database_url: str, billing: BillingSettings | None = None
 ) -> FastAPI:
@@ -107,6 +114,11 @@ def create_app(
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
             owner = owner_name()
+            # The heartbeat stops last (callbacks run in reverse): while this process still
+            # settles its streams, no other replica may take it for dead and reap them.
+            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
+            await reaper.start()
+            stack.push_async_callback(reaper.stop)
             writer = LedgerWriter(
                 engine,
                 Spool(settings.data_dir / "spool", owner),
@@ -115,9 +127,6 @@ def create_app(
             )
             writer.start()
             stack.push_async_callback(writer.stop)
-            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
-            await reaper.start()
-            stack.push_async_callback(reaper.stop)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)
             await prices.start()
@@ -142,7 +151,7 @@ def create_app(
                 writer=writer,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
-                metrics=Metrics(),  # a registry per app, never the global default
+                metrics=_metrics(writer),
                 billing=billing_runtime,
             )
             # Everything created so far lives as long as the process: keep it out of the
@@ -155,7 +164,7 @@ def create_app(
         title="Tollgate",
         summary="A metered, multi-tenant gateway in front of Claude",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/web/docs.py from vendored assets
         redoc_url=None,
     )
     install_error_handlers(app)

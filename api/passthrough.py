@@ -15,15 +15,11 @@ from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
 from anthropic._constants import RAW_RESPONSE_HEADER
 from anthropic._models import FinalRequestOptions
 
-from api.errors import RequestTooLarge, TollgateError
+from api.errors import BadGateway, RequestTooLarge
 
 PASS_THROUGH = ("anthropic-beta", "anthropic-version")
 SIM_PREFIX = "x-sim-"
 _RELAYED = ("request-id", "retry-after", "content-type", "x-should-retry")
-
-
-class BadGateway(TollgateError):
-    status, error_type = 502, "api_error"
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,10 @@ from api.batches.admission import admit, parse_batch
 from api.batches.repository import BatchRow
 from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
-from api.errors import InvalidRequest, NotFound
+from api.errors import BadGateway, InvalidRequest, NotFound
 from api.keys.auth import Caller
 from api.pagination import PageError, paginate
 from api.passthrough import (
-    BadGateway,
     Refused,
     forwarded_headers,
     open_upstream,

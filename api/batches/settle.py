@@ -19,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.batches import repository
 from api.batches.pricing import batch_cost
 from api.batches.repository import BatchRow, ResultRow
+from api.errors import BadGateway
 from api.metering.meter import UsageMeter
-from api.passthrough import BadGateway, Refused, open_upstream
+from api.passthrough import Refused, open_upstream
 from api.pricing.book import PriceBook
 
 log = logging.getLogger(__name__)

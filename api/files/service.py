@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from anthropic import AsyncAnthropic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import NotFound, RequestTooLarge
+from api.errors import BadGateway, NotFound, RequestTooLarge
 from api.files import repository
 from api.files.repository import FileRow
 from api.keys.auth import Principal
-from api.passthrough import BadGateway, Refused, read_json
+from api.passthrough import Refused, read_json
 
 FILES_PATH = "/v1/files"
 

@@ -53,6 +53,7 @@ class LedgerWriter:
         self._timeout = write_timeout_s
         self._interval = drain_interval_s
         self._open: set[uuid.UUID] = set()  # reserve sent, settlement not yet in Postgres
+        self.orphans_released = 0
         self._tasks: set[asyncio.Task[Any]] = set()
         self._drainer: asyncio.Task[None] | None = None
 
@@ -122,6 +123,7 @@ class LedgerWriter:
                 if request_id not in self._open and await void(conn, request_id):
                     released += 1
         if released:
+            self.orphans_released += released
             log.warning("released %d orphaned reservations (reserve timed out)", released)
         return released
 
@@ -148,9 +150,18 @@ class LedgerWriter:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def stop(self, grace_s: float = 10.0) -> None:
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Settle everything still running, then drain the spool. The server has already given
+        streams their grace period (TOLLGATE_SHUTDOWN_GRACE_S) before this runs; a pump still
+        running `grace_s` later (a drain whose client was cut) is cancelled, which settles it
+        with what it saw (written, or spooled)."""
         if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
+            _, late = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in late:
+                task.cancel()
+            if late:
+                log.warning("shutdown: %d streams cut and billed for what was seen", len(late))
+                await asyncio.wait(late, timeout=self._timeout + 5)
         if self._drainer is not None:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)

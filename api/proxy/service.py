@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, unavailable
-from api.errors import InvalidRequest, TollgateError, UpstreamTimeout
+from api.errors import BadGateway, InvalidRequest, TollgateError, UpstreamTimeout
 from api.keys.auth import Principal
 from api.ledger.functions import OpenRequest
 from api.metering.call import CallContext, MeteredCall, build_settlement
@@ -35,10 +35,6 @@ log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/v1/messages"
 NON_STREAMING_TIMEOUT_S = 600.0
-
-
-class BadGateway(TollgateError):
-    status, error_type = 502, "api_error"
 
 
 @dataclass(frozen=True)

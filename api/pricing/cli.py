@@ -17,9 +17,9 @@ from typing import Any
 from api.cli_support import CliError, open_database
 from api.db.engine import make_engine
 from api.errors import TollgateError
+from api.money import format_usd
 from api.pricing import repository
 from api.pricing.book import PriceBook, load_file
-from api.pricing.cost_format import format_usd
 from api.pricing.model import PriceError, price_to_json
 from api.pricing.recost import RecostReport, parse_instant, recost
 from api.pricing.service import import_prices

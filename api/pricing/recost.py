@@ -35,10 +35,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.errors import InvalidRequest, NotFound
+from api.money import format_usd
 from api.pricing import repository
 from api.pricing.book import PriceBook
 from api.pricing.cost import Usage, compute_cost
-from api.pricing.cost_format import format_usd
 
 _LOCK = text("SELECT pg_advisory_xact_lock(hashtext('tollgate.price_recost'))")
 _ROWS = text(

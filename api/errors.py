@@ -41,6 +41,12 @@ class NotFound(TollgateError):
     status, error_type = 404, "not_found_error"
 
 
+class Conflict(TollgateError):
+    """The request contradicts what is stored: a taken name, a key already revoked."""
+
+    status, error_type = 409, "invalid_request_error"
+
+
 class RequestTooLarge(TollgateError):
     status, error_type = 413, "request_too_large"
 
@@ -79,6 +85,7 @@ _STATUS_TYPES = {
     404: "not_found_error",
     405: "invalid_request_error",
     408: "timeout_error",
+    409: "invalid_request_error",
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",

@@ -164,7 +164,7 @@ def create_app(
         title="Tollgate",
         summary="A metered, multi-tenant gateway in front of Claude",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/web/docs.py from vendored assets
         redoc_url=None,
     )
     install_error_handlers(app)

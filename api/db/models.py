@@ -83,7 +83,7 @@ class Tenant(Base):
     __tablename__ = "tenants"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, unique=True)  # uq_tenants_name
     plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), index=True)
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     # Per-tenant overrides of the plan's limits; NULL means "use the plan's".

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_lease_acquire (defined by
--- migrations/versions/2026-11-30-1600_leases.py). Take (or top up) an escrow lease: a slice of
+-- migrations/versions/2026-11-30-1700_leases.py). Take (or top up) an escrow lease: a slice of
 -- a tenant's (or one end user's) remaining budget and, for a tenant lease, concurrency slots,
 -- that the owning process then admits requests against in memory. Under the same counter row
 -- locks as tollgate_reserve (tenant row, then user row, then the lease): the grant is counted

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_lease_return (defined by
--- migrations/versions/2026-11-30-1600_leases.py). Give back what a lease holds beyond what its
+-- migrations/versions/2026-11-30-1700_leases.py). Give back what a lease holds beyond what its
 -- owner still needs (p_keep_usd: the worst cases of its requests in flight; p_keep_slots:
 -- their slots): the lease shrinks to at most that, the counters are released by the
 -- difference, and a lease left with nothing is deleted. Idle leases, shutdown and a lease the

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_reap_leases (defined by
--- migrations/versions/2026-11-30-1600_leases.py). Return the leases of processes whose
+-- migrations/versions/2026-11-30-1700_leases.py). Return the leases of processes whose
 -- heartbeat went stale, exactly once: each lease is deleted (DELETE … RETURNING, so two
 -- reapers can never both return it) in the same transaction as the counter update, after the
 -- counter rows are locked (tenant, then user: the lock order of every ledger function).

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_settle (last redefined by
--- migrations/versions/2026-11-30-1600_leases.py: rows admitted against an escrow lease). Make a
+-- migrations/versions/2026-11-30-1700_leases.py: rows admitted against an escrow lease). Make a
 -- ledger row final, move its reservation to spend and add it to the daily rollups, in one
 -- transaction; idempotent (a replay returns false). A row admitted against a lease
 -- (lease_id set) reserved nothing itself and holds no slot of its own: its cost is taken out

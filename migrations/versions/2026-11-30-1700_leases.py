@@ -10,8 +10,8 @@ budget, and concurrency slots, in one statement, and admits requests against it 
   takes a leased row's cost out of its lease.
 
 Revision ID: d5f7b9a1c3e5
-Revises: c4e6a8f0b2d4
-Create Date: 2026-11-30 16:00:00+00:00
+Revises: a1c3e5f7b9d2
+Create Date: 2026-11-30 17:00:00+00:00
 """
 
 from collections.abc import Sequence
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "d5f7b9a1c3e5"
-down_revision: str | None = "c4e6a8f0b2d4"
+down_revision: str | None = "a1c3e5f7b9d2"  # after unique_tenant_names (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

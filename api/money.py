@@ -1,5 +1,6 @@
-"""Money in and out of every JSON body: out as a decimal string, in as a decimal string or a
-JSON number (never a float's binary value: numbers are read through `str`)."""
+"""Money as text, for every JSON body: out as a decimal string without exponent or trailing
+zeros, in as a decimal string or a JSON number (never a float's binary value: numbers are read
+through `str`). A leaf module: it imports nothing from the app."""
 
 from __future__ import annotations
 
@@ -9,10 +10,19 @@ from typing import Annotated
 from pydantic import PlainSerializer, PlainValidator
 from pydantic_core import PydanticCustomError
 
-from api.pricing.cost import COST_QUANTUM
-from api.pricing.cost_format import format_usd
-
+COST_QUANTUM = Decimal("1E-10")
+"""Costs are stored and compared at 10 decimal places of a dollar."""
 _MAX_USD = Decimal(10) ** 10  # the money columns are NUMERIC(20, 10)
+
+
+def format_usd(d: Decimal) -> str:
+    """A plain decimal string for JSON: no exponent, no trailing zeros ("0.004215", "0")."""
+    if not d.is_finite():
+        raise ValueError(f"format_usd: not a finite amount: {d!r}")
+    text = f"{d:f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def parse_usd(value: object) -> Decimal:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api import health
 from api.admin import endpoints as admin
 from api.admin import key_endpoints as admin_keys
+from api.admin import lists as admin_lists
 from api.admin import token_endpoints as admin_tokens
 from api.audit import endpoints as audit
 from api.batches import endpoints as batches
@@ -44,7 +45,7 @@ from api.tenants.users import UserDirectory
 from api.usage import endpoints as usage
 from api.web import pages as web
 from billing import endpoints as billing_endpoints
-from billing import webhooks
+from billing import inbox_health, webhooks
 from billing.gateway import RazorpayGateway
 from billing.runtime import BillingRuntime
 from billing.settings import BillingSettings, load_billing_settings
@@ -186,6 +187,7 @@ def create_app(
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(admin_keys.router)
+    app.include_router(admin_lists.router)
     app.include_router(admin_tokens.router)
     app.include_router(audit.router)
     app.include_router(price_admin.router)
@@ -193,6 +195,7 @@ def create_app(
     app.include_router(observability.router)
     web.install(app)
     app.include_router(billing_endpoints.router)
+    app.include_router(inbox_health.router)
     app.include_router(webhooks.router)
     install_openapi(app)
     return app

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.admin.schemas import PlanPut, SubscriptionInfo, TenantPatch
 from api.db.models import EndUser, Plan, Subscription, Tenant
 from api.errors import InvalidRequest, NotFound
-from api.keys.service import ensure_end_user
+from api.tenants.users import ensure_end_user
 
 # Tenant fields a PATCH copies as given (null clears the override: the plan's applies).
 _TENANT_OVERRIDES = (
@@ -159,6 +159,7 @@ async def subscriptions_of(
             status=row.status,
             current_start=row.current_start,
             current_end=row.current_end,
+            short_url=row.short_url,
         )
         for row in await session.scalars(stmt)
     }

@@ -65,6 +65,10 @@ RECIPES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         "/admin/prices/claude-walk-1",
         {"input": "1", "output": "2"},
     ),
+    ("POST", "/admin/prices/{model}/recost"): (
+        "/admin/prices/claude-haiku-4-5/recost",
+        {"from": "2026-01-01", "to": "2026-02-01"},
+    ),
     ("POST", "/admin/tokens"): ("/admin/tokens", {"name": "walker", "role": "viewer"}),
     ("DELETE", "/admin/tokens/{token_id}"): ("/admin/tokens/{token_id}", None),
     ("POST", "/admin/tenants/{tenant_id}/subscription"): (

@@ -7,8 +7,8 @@
   PUBLIC, and triggers raise on them, so even the owning role cannot edit or erase history.
 
 Revision ID: e1a2b3c4d5f6
-Revises: a1c3e5f7b9d2
-Create Date: 2026-11-30 17:00:00+00:00
+Revises: d5f7b9a1c3e5
+Create Date: 2026-11-30 17:10:00+00:00
 """
 
 from collections.abc import Sequence
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "e1a2b3c4d5f6"
-down_revision: str | None = "a1c3e5f7b9d2"  # after unique_tenant_names (linear history)
+down_revision: str | None = "d5f7b9a1c3e5"  # after leases (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,6 +17,7 @@ from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.keys.auth import KeyCache
 from api.ledger.reaper import Reaper
+from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
@@ -94,7 +95,10 @@ def create_app(
             owner = owner_name()
             writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner))
             writer.start()
-            stack.push_async_callback(writer.stop)
+            ledger = Ledger(writer)
+            stack.push_async_callback(ledger.stop)  # waits for pumps, then stops the writer
+            metrics = Metrics()  # a registry per app, never the global default
+            ledger.observe(metrics)
             reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
             await reaper.start()
             stack.push_async_callback(reaper.stop)
@@ -112,10 +116,10 @@ def create_app(
                 upstream_url=base_url,
                 simulated=simulated,
                 prices=load_price_table(),
-                writer=writer,
+                ledger=ledger,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
-                metrics=Metrics(),  # a registry per app, never the global default
+                metrics=metrics,
                 billing=billing_runtime,
             )
             # Everything created so far lives as long as the process: keep it out of the

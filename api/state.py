@@ -14,7 +14,7 @@ from api.settings import Settings
 
 if TYPE_CHECKING:
     from api.keys.auth import KeyCache
-    from api.ledger.writer import LedgerWriter
+    from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
     from api.pricing.table import PriceTable
     from api.tenants.users import UserDirectory
@@ -30,7 +30,7 @@ class AppState:
     upstream_url: str
     simulated: bool
     prices: PriceTable
-    writer: LedgerWriter
+    ledger: Ledger
     users: UserDirectory
     key_cache: KeyCache
     metrics: Metrics

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,6 @@ class LedgerWriter:
         self.owner = spool.owner
         self._timeout = statement_timeout_s
         self._interval = drain_interval_s
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._drainer: asyncio.Task[None] | None = None
 
     async def open(self, row: OpenRequest) -> Reservation:
@@ -87,16 +85,7 @@ class LedgerWriter:
     def start(self) -> None:
         self._drainer = asyncio.create_task(self._drain_forever(), name="ledger-spool-drain")
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run work that must outlive its request (a drain, a settle) and finish at shutdown."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def stop(self, grace_s: float = 10.0) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=grace_s)
+    async def stop(self) -> None:
         if self._drainer is not None:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)

@@ -5,18 +5,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.errors import REQUEST_ID_HEADER, UpstreamTimeout
+from api.errors import REQUEST_ID_HEADER
 from api.keys.auth import Caller
 from api.proxy.relay import RelayResponse
 from api.proxy.request import parse_json_object, parse_messages_request, read_body
-from api.proxy.service import BadGateway, begin, call_whole, start_stream
-from api.proxy.upstream import (
-    FirstByteTimeout,
-    UpstreamRefused,
-    UpstreamUnreachable,
-    forwarded_headers,
-    read_whole,
-)
+from api.proxy.service import begin, call_whole, start_stream
+from api.proxy.upstream import forwarded_headers, read_whole
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -26,7 +20,7 @@ router = APIRouter(tags=["tenant"])
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
-    ctx = await begin(
+    metered = await begin(
         state,
         caller,
         parsed.model,
@@ -36,39 +30,29 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
         body=parsed.body,
         max_tokens=parsed.max_tokens,
     )
-    rid = str(ctx.request_id)
+    rid = str(metered.ctx.request_id)
     request.state.request_id = rid
+    headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    if not parsed.stream:
-        whole = await call_whole(state, ctx, raw, upstream_headers)
-        return Response(
-            whole.body, whole.status, {**ctx.headers, **whole.headers, REQUEST_ID_HEADER: rid}
-        )
-    started = await start_stream(state, ctx, raw, upstream_headers)
-    if isinstance(started, UpstreamRefused):
-        return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
-    headers = {**ctx.headers, REQUEST_ID_HEADER: rid}
-    if started.upstream_request_id:
-        headers["request-id"] = started.upstream_request_id
-    return RelayResponse(started, headers)
+    async with metered:
+        if not parsed.stream:
+            whole = await call_whole(state, metered, raw, upstream_headers)
+            return Response(whole.body, whole.status, {**headers, **whole.headers})
+        stream = await start_stream(state, metered, raw, upstream_headers)
+    if stream.upstream_request_id:
+        headers["request-id"] = stream.upstream_request_id
+    return RelayResponse(stream, headers)
 
 
 @router.post("/v1/messages/count_tokens")
 async def count_tokens(request: Request, caller: Caller, state: State) -> Response:
-    """Forwarded as is; not billed and not in the ledger."""
+    """Forwarded as is; not billed and not in the ledger. Upstream failures answer as their
+    exceptions say (api/proxy/upstream.py)."""
     raw = await read_body(request, state.settings.max_body_bytes)
     parse_json_object(raw)
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
     timeout = float(state.settings.upstream_timeout_s)
-    try:
-        result = await read_whole(
-            state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout
-        )
-    except FirstByteTimeout:
-        raise UpstreamTimeout("the upstream did not answer in time") from None
-    except UpstreamUnreachable:
-        raise BadGateway("the upstream could not be reached") from None
-    if isinstance(result, UpstreamRefused):
-        return Response(result.body, result.status, result.headers)
-    response, content = result
+    response, content = await read_whole(
+        state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout
+    )
     return Response(content, response.status_code, {"content-type": "application/json"})

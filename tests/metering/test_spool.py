@@ -98,7 +98,7 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
         await client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES)
     assert refused.value.status_code == 503
 
-    spool = writer_of(gateway).writer.spool
+    spool = writer_of(gateway).ledger.writer.spool
     await wait_until(lambda: _async(spool.pending() == STREAMS))
     lines = [json.loads(x) for p in spool.directory.iterdir() for x in p.read_text().splitlines()]
     assert {r["status"] for r in lines} == {"ok"}
@@ -113,7 +113,7 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
             return await _count(url) == (STREAMS, STREAMS)
 
         await wait_until(all_landed, timeout_s=20)
-        assert writer_of(second).writer.spool.pending() == 0
+        assert writer_of(second).ledger.writer.spool.pending() == 0
         # Replaying the same records again changes nothing: settling is idempotent.
         from api.ledger.functions import Settlement, settle
 

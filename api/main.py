@@ -15,7 +15,7 @@ from api import health
 from api.admin import endpoints as admin
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
-from api.keys.auth import KeyCache
+from api.keys.principal import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name

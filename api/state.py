@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from api.keys.auth import KeyCache
+    from api.keys.principal import KeyCache
     from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
     from api.pricing.table import PriceTable

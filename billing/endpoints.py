@@ -12,9 +12,9 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from api.admin.auth import require_admin
+from api.auth.admin import require_admin
 from api.db.models import Plan
-from api.errors import InvalidRequest, ServiceUnavailable, TollgateError
+from api.errors import BadGateway, InvalidRequest, ServiceUnavailable
 from api.state import State
 from api.tenants.service import get_tenant
 from billing.gateway import RazorpayRefused, RazorpayUnavailable
@@ -22,10 +22,6 @@ from billing.models import Subscription
 from billing.subscriptions import FINAL
 
 router = APIRouter(tags=["billing"], dependencies=[Depends(require_admin)])
-
-
-class BadGateway(TollgateError):
-    status, error_type = 502, "api_error"
 
 
 class SubscriptionIn(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from api.errors import InvalidRequest, ServiceUnavailable
-from api.proxy.request import read_body
+from api.http.body import read_body
 from api.state import State
 from billing.inbox import process, store
 

@@ -11,7 +11,6 @@ import uuid
 from fastapi import APIRouter, Depends, Response
 
 from api.admin import service
-from api.admin.auth import require_admin
 from api.admin.schemas import (
     KeyCreate,
     KeyCreated,
@@ -25,6 +24,7 @@ from api.admin.schemas import (
     UserLimitIn,
     UserLimitOut,
 )
+from api.auth.admin import require_admin
 from api.keys.service import create_key, revoke_key
 from api.state import State
 from api.tenants.service import create_tenant

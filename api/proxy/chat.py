@@ -11,13 +11,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER, InvalidRequest
-from api.keys.auth import Caller
+from api.http.body import read_body
 from api.metering.meter import text_of_delta
 from api.metering.sse import SSEScanner
 from api.pricing.cost import format_usd
 from api.proxy.relay import STREAM_HEADERS
-from api.proxy.request import parse_json_object, read_body
+from api.proxy.request import parse_json_object
 from api.proxy.service import begin, start_stream
 from api.proxy.stream import MeteredStream
 from api.proxy.upstream import forwarded_headers

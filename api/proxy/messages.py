@@ -5,10 +5,11 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
-from api.keys.auth import Caller
+from api.http.body import read_body
 from api.proxy.relay import RelayResponse
-from api.proxy.request import parse_json_object, parse_messages_request, read_body
+from api.proxy.request import parse_json_object, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import forwarded_headers, read_whole
 from api.state import State

@@ -6,27 +6,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
-
-from api.errors import InvalidRequest, NotFound, PermissionDenied, RequestTooLarge
-from api.keys.auth import Principal
+from api.errors import InvalidRequest, NotFound
+from api.keys.principal import Principal
 from api.pricing.table import ModelPrice, PriceTable
+from api.quotas.plans import check_model_allowed
 from api.tenants.users import check_user_id
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes without reading all of it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -71,8 +55,7 @@ def parse_messages_request(raw: bytes) -> MessagesRequest:
 
 def price_for(prices: PriceTable, principal: Principal, model: str) -> ModelPrice:
     """The model's price, if the model is known and the tenant's plan allows it."""
-    if principal.allowed_models is not None and model not in principal.allowed_models:
-        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+    check_model_allowed(principal, model)
     price = prices.lookup(model)
     if price is None:
         raise NotFound(f"model: {model}")

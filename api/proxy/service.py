@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, DatabaseDown
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.ledger.functions import OpenRequest
 from api.ledger.metered import MeteredRequest
 from api.ledger.service import Priced

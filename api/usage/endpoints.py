@@ -7,7 +7,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from api.keys.auth import Caller
+from api.auth.tenant import Caller
 from api.reports.http import csv_response
 from api.reports.params import TENANT_PARAMS, parse_report
 from api.reports.query import Format

@@ -7,9 +7,6 @@ caller learns nothing about whether a key exists."""
 from __future__ import annotations
 
 import time
-import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -17,11 +14,11 @@ from sqlalchemy import text
 
 from api.db.errors import DB_ERRORS, DatabaseDown
 from api.errors import AuthenticationFailed, PermissionDenied
+from api.keys.principal import KeyEntry, Principal
 from api.keys.secrets import hash_key, looks_like_key
 from api.state import AppState, State
 
 _BAD_KEY = "invalid x-api-key"
-_CACHE_MAX = 100_000
 
 _LOOKUP = text(
     """
@@ -37,47 +34,6 @@ _LOOKUP = text(
 )
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant, the key, and the end user the key is bound to (if any)."""
-
-    tenant_id: uuid.UUID
-    key_id: uuid.UUID
-    plan_code: str
-    allowed_models: tuple[str, ...] | None
-    bound_user_id: uuid.UUID | None
-    bound_user: str | None
-    # The subscription cycle, when billing set one; else budgets run per calendar month.
-    billing_period: tuple[datetime, datetime] | None = None
-
-
-@dataclass(frozen=True)
-class _Entry:
-    principal: Principal | None  # None: unknown or revoked
-    suspended: bool
-    expires: float
-
-
-class KeyCache:
-    def __init__(self, ttl_s: float) -> None:
-        self.ttl_s = ttl_s
-        self._entries: dict[bytes, _Entry] = {}
-
-    def get(self, key_hash: bytes) -> _Entry | None:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return entry
-
-    def put(self, key_hash: bytes, entry: _Entry) -> None:
-        if len(self._entries) >= _CACHE_MAX:
-            self._entries.clear()
-        self._entries[key_hash] = entry
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-
 def presented_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
@@ -89,7 +45,7 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-async def _load(state: AppState, key_hash: bytes) -> _Entry:
+async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     try:
         async with state.engine.connect() as conn:
             row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).mappings().first()
@@ -97,7 +53,7 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
         raise DatabaseDown from None
     expires = time.monotonic() + state.key_cache.ttl_s
     if row is None or row["revoked"]:
-        return _Entry(None, False, expires)
+        return KeyEntry(None, False, expires)
     allowed = row["allowed_models"]
     principal = Principal(
         tenant_id=row["tenant_id"],
@@ -112,7 +68,7 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
             else None
         ),
     )
-    return _Entry(principal, row["tenant_status"] != "active", expires)
+    return KeyEntry(principal, row["tenant_status"] != "active", expires)
 
 
 async def authenticate(request: Request, state: State) -> Principal:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import uuid
 from typing import Any
 
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
-from api.db.engine import DatabaseLocation
 from api.settings import Settings
 
 Sub = Any  # argparse's _SubParsersAction is private
@@ -129,61 +127,39 @@ def _report_commands(sub: Sub) -> None:
 # -- handlers ---------------------------------------------------------------------------
 
 
-def _run_server(
-    settings: Settings,
-    location: DatabaseLocation,
-    host: str,
-    port: int,
-    workers: int = 1,
-    *,
-    human_logs: bool = False,
-) -> None:
-    import uvicorn
-
-    from api.logs import configure_logging
-    from api.main import create_app
-
-    sock = bind_socket(host, port)
-    configure_logging(settings.log_level, json_lines=not human_logs)
-    options: dict[str, Any] = {
-        "loop": "uvloop",
-        "http": "httptools",
-        "log_level": settings.log_level,
-        "access_log": False,
-        "log_config": None,
-        "timeout_graceful_shutdown": 10,
-    }
-    if workers <= 1:
-        from billing.settings import load_billing_settings
-
-        app = create_app(settings, location.url, load_billing_settings())
-        config = uvicorn.Config(app, **options)
-        uvicorn.Server(config).run(sockets=[sock])
-        return
-    from uvicorn.supervisors import Multiprocess
-
-    os.environ["DATABASE_URL"] = location.url  # workers join the same database
-    config = uvicorn.Config("api.main:app_factory", factory=True, workers=workers, **options)
-    Multiprocess(config, sockets=[sock]).run()
-
-
 def _dev(args: argparse.Namespace, settings: Settings) -> None:
-    settings = devmode.with_admin_token(settings)
-    location = open_database(settings, migrate=True)
+    from api.serving import run_server
+
+    sock = bind_socket(args.host, args.port)  # a busy port: one line, before anything starts
     try:
-        key = devmode.demo_key(settings, location)
-        devmode.print_banner(settings, args.host, args.port, key)
-        _run_server(settings, location, args.host, args.port, human_logs=True)
+        settings = devmode.with_admin_token(settings)
+        location = open_database(settings, migrate=True)
+        try:
+            key = devmode.demo_key(settings, location)
+            port = sock.getsockname()[1]
+
+            def banner() -> None:
+                devmode.print_banner(settings, args.host, port, key)
+
+            run_server(settings, location, sock, human_logs=True, on_ready=banner)
+        finally:
+            location.close()
     finally:
-        location.close()
+        sock.close()
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
-    location = open_database(settings, migrate=False)
+    from api.serving import run_server
+
+    sock = bind_socket(args.host, args.port)
     try:
-        _run_server(settings, location, args.host, args.port, args.workers)
+        location = open_database(settings, migrate=False)
+        try:
+            run_server(settings, location, sock, args.workers)
+        finally:
+            location.close()
     finally:
-        location.close()
+        sock.close()
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> None:

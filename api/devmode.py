@@ -4,8 +4,10 @@ dashboard, and a banner that says where everything is. Both secrets are kept in 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +84,17 @@ def demo_key(settings: Settings, location: DatabaseLocation) -> str:
     return demo.key
 
 
+def cli_hint() -> str:
+    """How to run `tollgate` from here: the virtualenv's script (relative to the current
+    directory when inside it, as `.venv/bin/tollgate` after `make dev`), else plain `tollgate`."""
+    bin_dir = Path(sys.executable).parent
+    if sys.prefix == sys.base_prefix or not (bin_dir / "tollgate").exists():
+        return "tollgate --help"
+    with contextlib.suppress(ValueError):
+        bin_dir = bin_dir.relative_to(Path.cwd())
+    return f"{bin_dir}/tollgate --help   (or `source {bin_dir}/activate`, then `tollgate …`)"
+
+
 def print_banner(settings: Settings, host: str, port: int, key: str) -> None:
     url = f"http://{host}:{port}"
     upstream = (
@@ -100,6 +113,7 @@ def print_banner(settings: Settings, host: str, port: int, key: str) -> None:
         f"  demo key:    {key}\n"
         f"  admin token: {admin}\n"
         f"  playground:  {url}/   dashboard: {url}/dashboard   metrics: {url}/metrics\n"
+        f"  the CLI:     {cli_hint()}\n"
         f"  sample data for the dashboard: tollgate dev-seed\n\n"
         f"Stream a reply:\n"
         f"  curl -N {url}/chat -H 'x-api-key: {key}' -H 'content-type: application/json' "

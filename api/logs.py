@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
+import logging.config
 from datetime import UTC, datetime
+from typing import Any
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's ANSI-coloured copy of msg
+}
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,14 +31,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+_QUIET = ("httpx", "httpx2", "httpcore", "httpcore2", "pgserver", "alembic", "anthropic")
+
+
+def logging_config(level: str = "info", *, json_lines: bool = True) -> dict[str, Any]:
+    """The whole logging setup as a `dictConfig` dict: applied here by the CLI and, through
+    uvicorn's `log_config`, again in every `serve --workers N` worker (a spawned process starts
+    with no logging setup at all, which printed bare text and dropped INFO lines)."""
+    formatter: dict[str, Any] = (
+        {"()": "api.logs.JsonFormatter"}
+        if json_lines
+        else {"format": "%(levelname)s %(name)s: %(message)s"}
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"tollgate": formatter},
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "tollgate",
+            }
+        },
+        "root": {"handlers": ["stderr"], "level": level.upper()},
+        "loggers": {name: {"level": "WARNING"} for name in _QUIET},
+    }
+
+
 def configure_logging(level: str = "info", *, json_lines: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if json_lines:
-        handler.setFormatter(JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "pgserver", "alembic", "anthropic"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.config.dictConfig(logging_config(level, json_lines=json_lines))

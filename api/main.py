@@ -13,8 +13,11 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.batches import endpoints as batches
+from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
+from api.files import endpoints as files
 from api.keys.principal import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.service import Ledger
@@ -22,7 +25,7 @@ from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
-from api.pricing.table import load_price_table
+from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
 from api.settings import Settings, UpstreamMode, load_settings
@@ -103,6 +106,13 @@ def create_app(
             await reaper.start()
             stack.push_async_callback(reaper.stop)
             sessions = make_sessionmaker(engine)
+            prices = LiveBook(engine)
+            await prices.start()
+            stack.push_async_callback(prices.stop)
+            settler = BatchSettler(engine, upstream, prices, float(settings.batch_poll_s))
+            settler.start()
+            stack.push_async_callback(settler.stop)
+            app.state.batch_settler = settler
             billing_runtime = None
             if billing is not None and billing.enabled:
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
@@ -115,7 +125,7 @@ def create_app(
                 upstream=upstream,
                 upstream_url=base_url,
                 simulated=simulated,
-                prices=load_price_table(),
+                prices=prices,
                 ledger=ledger,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
@@ -137,6 +147,8 @@ def create_app(
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(batches.router)  # before messages: /v1/messages/batches… are its own
+    app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
     app.include_router(usage.router)

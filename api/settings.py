@@ -21,6 +21,11 @@ class UpstreamMode(StrEnum):
     simulated = "simulated"
 
 
+class UnknownModelMode(StrEnum):
+    refuse = "refuse"
+    family = "family"
+
+
 class DisconnectMode(StrEnum):
     drain = "drain"
     close = "close"
@@ -95,6 +100,9 @@ class Settings(BaseSettings):
     on_disconnect: Annotated[
         DisconnectMode, Field(validation_alias=_env("TOLLGATE_ON_DISCONNECT"))
     ] = DisconnectMode.drain
+    unknown_model: Annotated[
+        UnknownModelMode, Field(validation_alias=_env("TOLLGATE_UNKNOWN_MODEL"))
+    ] = UnknownModelMode.refuse
     default_model: Annotated[str, Field(validation_alias=_env("TOLLGATE_DEFAULT_MODEL"))] = (
         "claude-sonnet-4-6"
     )
@@ -114,6 +122,18 @@ class Settings(BaseSettings):
         Decimal, Field(validation_alias=_env("TOLLGATE_KEY_CACHE_TTL_S"), ge=0, le=60)
     ] = Decimal(2)
     log_level: Annotated[str, Field(validation_alias=_env("TOLLGATE_LOG_LEVEL"))] = "info"
+    batch_poll_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_BATCH_POLL_S"), gt=0, le=3600)
+    ] = Decimal(30)
+    batch_max_body_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_BATCH_MAX_BODY_BYTES"), gt=0)
+    ] = 256 * 1024 * 1024
+    files_max_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_FILES_MAX_BYTES"), gt=0)
+    ] = 500 * 1024 * 1024
+    files_quota_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_FILES_QUOTA_BYTES"), gt=0)
+    ] = 100 * 1024 * 1024 * 1024
 
     @field_validator("database_url")
     @classmethod

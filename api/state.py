@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from api.keys.principal import KeyCache
     from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
-    from api.pricing.table import PriceTable
+    from api.pricing.live import LiveBook
     from api.tenants.users import UserDirectory
     from billing.runtime import BillingRuntime
 
@@ -29,7 +29,7 @@ class AppState:
     upstream: AsyncAnthropic
     upstream_url: str
     simulated: bool
-    prices: PriceTable
+    prices: LiveBook  # .book is the price book in use
     ledger: Ledger
     users: UserDirectory
     key_cache: KeyCache

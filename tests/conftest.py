@@ -80,7 +80,7 @@ def gateway_factory(
     yield start
     for gw in started:
         pool = gw.state.engine.pool
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # generous: a slow machine returns them late
         while pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
             time.sleep(0.02)
         leaked = pool.checkedout()  # type: ignore[attr-defined]

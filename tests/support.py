@@ -10,10 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.http.threaded import ThreadedServer, bind, embedded_config, serve_in_thread
 from api.keys.service import create_key
 from api.main import create_app
 from api.settings import Settings
@@ -31,17 +31,8 @@ from api.tenants.service import create_tenant
 from billing.settings import BillingSettings
 
 
-class _ThreadServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield  # signals belong to the test runner's main thread
-
-
 def free_socket() -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
+    return bind("127.0.0.1", 0)
 
 
 def free_port() -> int:
@@ -52,8 +43,11 @@ def free_port() -> int:
 @dataclass
 class Gateway:
     url: str
-    server: uvicorn.Server
-    thread: threading.Thread
+    running: ThreadedServer
+
+    @property
+    def server(self) -> uvicorn.Server:
+        return self.running.server
 
     @property
     def state(self) -> AppState:
@@ -61,25 +55,17 @@ class Gateway:
         return state
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.running.stop(grace_s=15)
 
 
 def start_gateway(
     settings: Settings, database_url: str, billing: BillingSettings | None = None
 ) -> Gateway:
-    sock = free_socket()
     app = create_app(settings, database_url, billing)
-    config = uvicorn.Config(app, http="httptools", log_level="warning", lifespan="on")
-    server = _ThreadServer(config)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("gateway did not start")
-        time.sleep(0.01)
-    return Gateway(f"http://127.0.0.1:{sock.getsockname()[1]}", server, thread)
+    running = serve_in_thread(
+        embedded_config(app, lifespan="on"), name="tollgate-gateway", start_timeout_s=60
+    )
+    return Gateway(running.url, running)
 
 
 def gateway_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Settings:

@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -37,15 +38,12 @@ def dev_server(data_dir: Path, port: int) -> Iterator[tuple[str, str]]:
     try:
         deadline = time.monotonic() + 60
         banner = ""
-        while time.monotonic() < deadline:
-            banner = log.read_text()
-            ready = False
-            with contextlib.suppress(httpx.HTTPError):
-                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
-            if ready and "curl" in banner:
-                break
-            assert proc.poll() is None, banner
+        while "curl" not in banner:
+            assert proc.poll() is None and time.monotonic() < deadline, banner
             time.sleep(0.2)
+            banner = log.read_text()
+        # The banner is printed only once the socket accepts: its URL must answer right away.
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
         curl = next(line.strip() for line in banner.splitlines() if line.strip().startswith("curl"))
         yield curl, banner
     finally:
@@ -70,6 +68,7 @@ def test_dev_streams_the_demo_curl_and_keeps_data_across_restarts(tmp_path: Path
     with dev_server(data_dir, port) as (curl, banner):
         key = re.search(r"demo key:\s+(tg_live_\S+)", banner)
         assert key is not None
+        assert "the CLI:" in banner and "tollgate --help" in banner
         first = run_curl(curl)
         assert "event: delta" in first and "event: usage" in first and "event: done" in first
     assert not postgres_running(data_dir)  # stopped cleanly on exit
@@ -100,3 +99,30 @@ def test_dev_streams_the_demo_curl_and_keeps_data_across_restarts(tmp_path: Path
     finally:
         server.cleanup()
     assert "rows=3" in out, out
+
+
+def test_dev_on_a_busy_port_is_one_line_and_no_banner(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DATABASE_URL", "TOLLGATE_", "ANTHROPIC_"))
+    }
+    env["TOLLGATE_DATA_DIR"] = str(tmp_path / "data")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "api", "dev", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stdout == ""  # no banner, no curl line for someone else's port
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert lines == [
+        f"tollgate: port {port} on 127.0.0.1 is already in use (choose another with --port)"
+    ]
+    assert not (tmp_path / "data" / "pg").exists()  # nothing was started

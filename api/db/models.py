@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -22,7 +23,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -44,6 +45,8 @@ LEDGER_STATUSES = (
     "upstream_error",
     "timeout",
     "abandoned",
+    "canceled",  # a batch request canceled before it ran
+    "expired",  # a batch request that expired before it ran
 )
 
 
@@ -162,6 +165,12 @@ class UsageLedger(Base):
     owner: Mapped[str | None] = mapped_column(Text)
     # The budget period whose counters this request's reservation and spend belong to.
     period_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set for batch requests (endpoint 'batch'): one row per (batch, custom_id), ever.
+    batch_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
+    custom_id: Mapped[str | None] = mapped_column(Text)
+    # The modifiers the usage reported (a re-cost needs them): "fast"/"standard", "us"/…
+    speed: Mapped[str | None] = mapped_column(Text)
+    inference_geo: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(
@@ -175,6 +184,13 @@ class UsageLedger(Base):
             "ix_usage_ledger_in_flight",
             "started_at",
             postgresql_where=text("status = 'in_flight'"),
+        ),
+        Index(
+            "uq_usage_ledger_batch_request",
+            "batch_id",
+            "custom_id",
+            unique=True,
+            postgresql_where=text("batch_id IS NOT NULL"),
         ),
     )
 
@@ -229,3 +245,110 @@ class ServerHeartbeat(Base):
 
     owner: Mapped[str] = mapped_column(Text, primary_key=True)
     last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class File(Base):
+    """A file a tenant uploaded through Tollgate; `id` is the upstream's file id."""
+
+    __tablename__ = "files"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    filename: Mapped[str | None] = mapped_column(Text)
+    mime_type: Mapped[str | None] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    downloadable: Mapped[bool | None] = mapped_column()
+    created_at: Mapped[datetime] = _now()
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_files_tenant_created", "tenant_id", "created_at"),)
+
+
+BATCH_STATES = ("submitting", "submitted", "settled", "failed")
+
+
+class Batch(Base):
+    """A Message Batch a tenant created through Tollgate, with what it still has reserved and
+    how far settlement got (`results_done` result lines processed)."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True)
+    upstream_id: Mapped[str | None] = mapped_column(Text, unique=True)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tenants.id"))
+    api_key_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("api_keys.id"))
+    state: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    period_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    request_count: Mapped[int] = mapped_column(Integer)
+    reserved_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    results_done: Mapped[int] = mapped_column(Integer, server_default="0")
+    owner: Mapped[str | None] = mapped_column(Text)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(
+            "state IN (" + ", ".join(f"'{s}'" for s in BATCH_STATES) + ")", name="state"
+        ),
+        Index("ix_batches_tenant_created", "tenant_id", "created_at"),
+        Index(
+            "ix_batches_unsettled",
+            "created_at",
+            postgresql_where=text("state IN ('submitting', 'submitted')"),
+        ),
+    )
+
+
+class BatchRequest(Base):
+    """One request of a batch: its end user, model and the amount reserved for it."""
+
+    __tablename__ = "batch_requests"
+
+    batch_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    custom_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    end_user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("end_users.id"))
+    model: Mapped[str] = mapped_column(Text)
+    reserved_usd: Mapped[Decimal] = mapped_column(Money)
+
+
+class ModelPriceRow(Base):
+    """One price version of one model (never updated; a change is a new row). `id` is the
+    version a ledger row's `price_version` names. The modifiers are validated JSON."""
+
+    __tablename__ = "model_prices"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    effective_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    aliases: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default="{}")
+    display_name: Mapped[str | None] = mapped_column(Text)
+    input: Mapped[Decimal] = mapped_column(Money)
+    output: Mapped[Decimal] = mapped_column(Money)
+    cache_write_5m: Mapped[Decimal] = mapped_column(Money)
+    cache_write_1h: Mapped[Decimal] = mapped_column(Money)
+    cache_read: Mapped[Decimal] = mapped_column(Money)
+    modifiers: Mapped[dict[str, object]] = mapped_column(JSONB, server_default="{}")
+    created_at: Mapped[datetime] = _now()
+
+    __table_args__ = (UniqueConstraint("model", "effective_from", name="uq_model_prices_model"),)
+
+
+class PriceRecost(Base):
+    """One `tollgate prices recost`: which rows, and the totals before and after."""
+
+    __tablename__ = "price_recosts"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    model: Mapped[str] = mapped_column(Text)
+    from_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    to_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    rows: Mapped[int] = mapped_column(BigInteger)
+    before_usd: Mapped[Decimal] = mapped_column(Money)
+    after_usd: Mapped[Decimal] = mapped_column(Money)
+    versions: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    created_at: Mapped[datetime] = _now()

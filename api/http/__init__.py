@@ -1,1 +1,1 @@
-"""HTTP helpers shared by every feature."""
+"""HTTP plumbing shared by every feature (no feature logic here)."""

@@ -28,7 +28,7 @@ _SETTLE = text(
         :id, :status, :model, :input_tokens, :output_tokens, :cache_write_5m_tokens,
         :cache_write_1h_tokens, :cache_read_tokens, :web_search_requests, :cost_usd,
         :price_version, :first_token_at, :ended_at, :upstream_request_id, :http_status,
-        :error_type)
+        :error_type, :speed, :inference_geo)
     """
 )
 
@@ -86,6 +86,8 @@ class Settlement:
     upstream_request_id: str | None
     http_status: int | None
     error_type: str | None
+    speed: str | None = None
+    inference_geo: str | None = None
 
     def params(self) -> dict[str, Any]:
         return _shallow(self)
@@ -101,7 +103,7 @@ class Settlement:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Settlement:
-        values = dict(raw)
+        values = dict(raw)  # records spooled before speed/inference_geo existed lack them
         values["id"] = uuid.UUID(values["id"])
         values["cost_usd"] = Decimal(values["cost_usd"])
         for name in ("first_token_at", "ended_at"):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from api.errors import TollgateError
 from api.ledger.functions import Settlement
 from api.pricing.cost import Usage, compute_cost
-from api.pricing.table import ModelPrice
+from api.pricing.model import ModelPrice
 
 if TYPE_CHECKING:
     from api.ledger.service import Ledger
@@ -149,6 +149,8 @@ class MeteredRequest:
             web_search_requests=usage.web_search_requests,
             cost_usd=compute_cost(ctx.price, usage),
             price_version=ctx.price_version,
+            speed=usage.speed,
+            inference_geo=usage.inference_geo,
             first_token_at=ctx.at(first_chunk_mono) if first_chunk_mono is not None else None,
             ended_at=datetime.now(UTC),
             upstream_request_id=upstream_request_id,

@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from api.ledger.functions import OpenRequest, Reservation, Settlement
 from api.ledger.metered import CallContext, MeteredRequest
 from api.ledger.writer import LedgerWriter
-from api.pricing.table import ModelPrice
+from api.pricing.model import ModelPrice
 
 
 class LedgerObserver(Protocol):
@@ -25,14 +24,6 @@ class LedgerObserver(Protocol):
         self, endpoint: str, settlement: Settlement, *, duration_s: float, ttft_s: float | None
     ) -> None:
         """An admitted request's final row (written or spooled)."""
-
-
-@dataclass(frozen=True)
-class Priced:
-    """What a request will be priced with: the price in force when it started."""
-
-    price: ModelPrice
-    version: str
 
 
 Decide = Callable[[Reservation], dict[str, str]]
@@ -48,9 +39,10 @@ class Ledger:
     def observe(self, observer: LedgerObserver) -> None:
         self._observers.append(observer)
 
-    async def admit(self, row: OpenRequest, priced: Priced, decide: Decide) -> MeteredRequest:
+    async def admit(self, row: OpenRequest, price: ModelPrice, decide: Decide) -> MeteredRequest:
         """Reserve the request's cost and open its in-flight row if every limit allows (503
-        when the database does not answer), and return its owner; or raise the refusal."""
+        when the database does not answer), and return its owner; or raise the refusal.
+        `price` is the version in force when the request started: it prices the settlement."""
         decision = await self.writer.open(row)
         for observer in self._observers:
             observer.reservation(row.endpoint, decision.outcome)
@@ -61,8 +53,8 @@ class Ledger:
             request_id=row.id,
             endpoint=row.endpoint,
             model=row.model,
-            price=priced.price,
-            price_version=priced.version,
+            price=price,
+            price_version=price.version,
             started_at=row.started_at,
             started_mono=time.monotonic(),
             headers=headers,

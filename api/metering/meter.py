@@ -5,7 +5,7 @@ other event is dropped by name before any JSON parsing. Usage rules:
 
 * ``message_start.message.usage`` sets input, cache-write (5 min / 1 h split from
   ``cache_creation``), cache-read and output tokens, ``server_tool_use.web_search_requests``
-  and ``inference_geo``.
+  ``inference_geo`` and ``speed``.
 * Every ``message_delta.usage`` is CUMULATIVE: each field present and non-null overwrites the
   value held (server tools can raise input and cache tokens mid-stream); nulls are ignored.
 * ``cache_creation_input_tokens`` is the authority for the cache-write total: the 1 h part
@@ -201,6 +201,9 @@ def _apply_usage(usage: Usage, raw: Mapping[str, object]) -> None:
     geo = raw.get("inference_geo")
     if isinstance(geo, str):
         usage.inference_geo = geo
+    speed = raw.get("speed")
+    if isinstance(speed, str):
+        usage.speed = speed
 
 
 def _count(value: object) -> int | None:

@@ -106,6 +106,13 @@ class Metrics:
             ("kind",),
             registry=r,
         )
+        self.unknown_model_fallbacks = Counter(
+            "tollgate_unknown_model_fallbacks",
+            "Requests for a model the price book lacks, priced at its family's newest model "
+            "(TOLLGATE_UNKNOWN_MODEL=family), by the model asked for",
+            ("model",),
+            registry=r,
+        )
         self.reservations_in_flight = Gauge(
             "tollgate_reservations_in_flight",
             "Requests admitted by the quota check and not yet settled (this process)",

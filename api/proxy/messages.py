@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
+from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
 from api.proxy.relay import RelayResponse
 from api.proxy.request import parse_json_object, parse_messages_request
@@ -21,6 +22,8 @@ router = APIRouter(tags=["tenant"])
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
+    if might_name_files(raw):  # a file the caller does not own: 404, nothing spent or sent
+        await check_file_refs(state.engine, caller.tenant_id, file_ids_in(parsed.body))
     metered = await begin(
         state,
         caller,

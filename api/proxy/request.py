@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from api.errors import InvalidRequest, NotFound
+from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.keys.principal import Principal
-from api.pricing.table import ModelPrice, PriceTable
-from api.quotas.plans import check_model_allowed
+from api.pricing.book import PriceBook
+from api.pricing.resolve import Resolved, resolve, unknown_model_message
+from api.quotas.plans import model_allowed
 from api.tenants.users import check_user_id
 
 
@@ -30,6 +32,7 @@ class MessagesRequest:
     max_tokens: int
     stream: bool
     user: str | None
+    fast: bool  # speed: "fast" asked for
 
 
 def parse_messages_request(raw: bytes) -> MessagesRequest:
@@ -50,13 +53,18 @@ def parse_messages_request(raw: bytes) -> MessagesRequest:
     metadata = body.get("metadata")
     if isinstance(metadata, dict) and metadata.get("user_id") is not None:
         user = check_user_id(metadata["user_id"], "metadata.user_id")
-    return MessagesRequest(body, model, max_tokens, stream, user)
+    return MessagesRequest(body, model, max_tokens, stream, user, body.get("speed") == "fast")
 
 
-def price_for(prices: PriceTable, principal: Principal, model: str) -> ModelPrice:
-    """The model's price, if the model is known and the tenant's plan allows it."""
-    check_model_allowed(principal, model)
-    price = prices.lookup(model)
-    if price is None:
-        raise NotFound(f"model: {model}")
-    return price
+def price_for(
+    book: PriceBook, principal: Principal, model: str, at: datetime, *, family: bool = False
+) -> Resolved:
+    """The price in force at `at`, if the tenant's plan (ids or patterns) allows the model —
+    by the id asked for or its canonical id — and the book prices it."""
+    found = resolve(book, model, at, family=family)
+    ids = (model,) if found is None or found.fallback else (model, found.price.model)
+    if not model_allowed(principal.allowed_models, *ids):
+        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+    if found is None:
+        raise NotFound(unknown_model_message(model))
+    return found

@@ -5,16 +5,17 @@ the ledger row once whatever happens (see api/ledger/metered.py)."""
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, DatabaseDown
+from api.errors import InvalidRequest
 from api.keys.principal import Principal
 from api.ledger.functions import OpenRequest
 from api.ledger.metered import MeteredRequest
-from api.ledger.service import Priced
 from api.metering.meter import UsageMeter
 from api.proxy.request import price_for
 from api.proxy.stream import MeteredStream
@@ -22,8 +23,10 @@ from api.proxy.upstream import open_stream, read_whole
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
 from api.quotas.service import enforce
-from api.settings import DisconnectMode
+from api.settings import DisconnectMode, UnknownModelMode
 from api.state import AppState
+
+log = logging.getLogger(__name__)
 
 MESSAGES_PATH = "/v1/messages"
 NON_STREAMING_TIMEOUT_S = 600.0
@@ -50,7 +53,23 @@ async def begin(
     """Validate the model, resolve the end user, check every limit and reserve the worst
     case, writing the in-flight ledger row — or refuse with 402/429 before anything is spent.
     Use the result as `async with metered:` around everything that follows."""
-    price = price_for(state.prices, principal, model)
+    started_at = datetime.now(UTC)
+    resolved = price_for(
+        state.prices.book,
+        principal,
+        model,
+        started_at,
+        family=state.settings.unknown_model is UnknownModelMode.family,
+    )
+    price = resolved.price
+    if resolved.fallback:
+        log.warning("model %s is not in the price book; priced as %s", model, price.model)
+        state.metrics.unknown_model_fallbacks.labels(model).inc()
+    if body.get("speed") == "fast" and price.fast_multiplier is None:
+        raise InvalidRequest(
+            f"speed: fast mode has no price for {price.model} in this gateway's price book; "
+            f"an operator can add a fast_multiplier with PUT /admin/prices/{price.model}"
+        )
     hard, soft = reservation(price, raw_body, body, max_tokens)
     end_user_id = principal.bound_user_id
     if end_user_id is None and user is not None:
@@ -58,7 +77,6 @@ async def begin(
             end_user_id = await state.users.resolve(principal.tenant_id, user)
         except DB_ERRORS:
             raise DatabaseDown from None
-    started_at = datetime.now(UTC)
     period_start, period_end = budget_period(started_at, principal.billing_period)
     row = OpenRequest(
         id=uuid.uuid4(),
@@ -74,7 +92,7 @@ async def begin(
         hard_usd=hard,
         soft_usd=soft,
     )
-    return await state.ledger.admit(row, Priced(price, state.prices.version), enforce)
+    return await state.ledger.admit(row, price, enforce)
 
 
 async def start_stream(

@@ -13,7 +13,7 @@ from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
 from api.pricing.cost import COST_QUANTUM, worst_case_cost
-from api.pricing.table import ModelPrice
+from api.pricing.model import ModelPrice
 
 UPSTREAM_PROMPT_ALLOWANCE = 1024
 DEFAULT_WEB_SEARCHES = 10
@@ -45,6 +45,7 @@ def reservation(
         max_tokens,
         cache_writes=b"cache_control" in raw_body,
         web_search_requests=web_searches(body),
+        fast=body.get("speed") == "fast",
     )
     soft = (hard * SOFT_SHARE).quantize(COST_QUANTUM, rounding=ROUND_CEILING)
     return hard, soft

@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.pricing.table import load_price_table
+from api.pricing.book import shipped_book
 from api.reports import seed_sql as sql
 
 # (model id, share of requests)
@@ -68,6 +68,10 @@ class SeedResult:
     seconds: float
 
 
+# Demo rows are priced from the shipped file's rates, not from a stored book version.
+SEED_PRICE_VERSION = "seed"
+
+
 def _cumulative(weights: list[float]) -> list[float]:
     """Inner bucket bounds for width_bucket(random(), bounds): index 0..len(weights)-1."""
     total, acc, bounds = sum(weights), 0.0, []
@@ -92,12 +96,12 @@ def _tenant_layout(plan: SeedPlan) -> list[tuple[int, float, int, int, int]]:
 
 
 def _model_rows() -> list[tuple[object, ...]]:
-    prices = load_price_table()
+    prices = shipped_book()
     rows: list[tuple[object, ...]] = []
     for i, (model, _) in enumerate(MODELS):
         price = prices.lookup(model)
         if price is None:
-            raise ValueError(f"seed: {model} is not in the price table")
+            raise ValueError(f"seed: {model} is not in the shipped price book")
         r = price.base
         rates = (r.input, r.output, r.cache_write_5m, r.cache_write_1h, r.cache_read)
         rows.append((i, model, *rates, price.web_search_per_1000))
@@ -183,7 +187,7 @@ async def seed(
     restore = []
     for table in sql.BULK_TABLES if plan.bulk else ():
         restore += await _drop_indexes(conn, table)
-    await _load(conn, plan, progress, load_price_table().version)
+    await _load(conn, plan, progress, SEED_PRICE_VERSION)
     progress("rebuilding the rollups and the spend counters of the seeded tenants")
     for statement in sql.REBUILD:
         await _exec(conn, statement, tenant_ids)

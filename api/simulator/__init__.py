@@ -6,10 +6,10 @@ Used by `tollgate simulate-upstream`, in-process by `tollgate dev`, by tests and
 from api.simulator.app import (
     COUNT_TOKENS_PATH,
     MESSAGES_PATH,
-    count_input_tokens,
     create_simulator_app,
 )
 from api.simulator.config import HEADER_FIELDS, KnobError, SimConfig, apply_header_overrides
+from api.simulator.request import count_input_tokens
 from api.simulator.server import (
     RunningSimulator,
     RunningSimulatorTask,

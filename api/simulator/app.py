@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 from api.simulator.config import KnobError, SimConfig, apply_header_overrides
+from api.simulator.extras import ExtraOutput, content_blocks, content_events, plan_output
+from api.simulator.request import SimError, SimRequest, invalid, parse_request
 from api.simulator.resources import ResourceError, SimResources, is_resource_path
 
 Scope: TypeAlias = MutableMapping[str, Any]
@@ -41,20 +43,6 @@ WORDS = (
     "is", "one", "word", "so", "counting", "stays", "easy",
 )  # fmt: skip
 TOKENS: tuple[str, ...] = (*(" " + word for word in WORDS), "\n")
-
-ERROR_TYPES: dict[int, str] = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    405: "invalid_request_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
 
 
 def _sse(event: str, data: str) -> bytes:
@@ -93,94 +81,6 @@ _SSE_HEADERS = [
     (b"cache-control", b"no-cache"),
 ]
 _JSON_CONTENT_TYPE = (b"content-type", b"application/json")
-
-
-class SimError(Exception):
-    """An expected failure, rendered in Anthropic's error shape."""
-
-    def __init__(self, status: int, message: str, headers: list[tuple[bytes, bytes]] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.error_type = ERROR_TYPES.get(
-            status, "api_error" if status >= 500 else "invalid_request_error"
-        )
-        self.message = message
-        self.headers = headers or []
-
-
-def _invalid(message: str) -> SimError:
-    return SimError(400, message)
-
-
-@dataclass(frozen=True, slots=True)
-class SimRequest:
-    model: str
-    max_tokens: int
-    stream: bool
-    input_tokens: int
-
-
-def _content_bytes(content: object, where: str) -> int:
-    """UTF-8 bytes of a `system` or message `content` value (str or list of blocks)."""
-    if isinstance(content, str):
-        return len(content.encode())
-    if not isinstance(content, list):
-        raise _invalid(f"{where}: expected a string or a list of content blocks")
-    total = 0
-    for block in content:
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise _invalid(f"{where}: each content block must be an object with a 'type'")
-        text = block.get("text")
-        if block["type"] == "text" and isinstance(text, str):
-            total += len(text.encode())
-        else:
-            total += len(json.dumps(block))
-    return total
-
-
-def count_input_tokens(system: object, messages: list[object]) -> int:
-    """Deterministic input-token count: ceil(bytes / 4) + 3 per message + 3 for a system prompt.
-
-    Never above `UTF-8 bytes of all text + 16 per message + 16`.
-    """
-    nbytes = 0
-    has_system = system is not None and system != "" and system != []
-    if has_system:
-        nbytes += _content_bytes(system, "system")
-    for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise _invalid(f"messages.{i}: expected an object with role 'user' or 'assistant'")
-        if "content" not in message:
-            raise _invalid(f"messages.{i}.content: Field required")
-        nbytes += _content_bytes(message["content"], f"messages.{i}.content")
-    tokens = -(-nbytes // 4) + 3 * len(messages) + (3 if has_system else 0)
-    return max(tokens, 1)
-
-
-def parse_request(raw: bytes, *, count_only: bool) -> SimRequest:
-    """Validate a request body; raises `SimError` (400) when it is not acceptable."""
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise _invalid("Request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise _invalid("Request body must be a JSON object")
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise _invalid("model: Field required (a non-empty string)")
-    max_tokens = body.get("max_tokens", 0 if count_only else None)
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
-        raise _invalid("max_tokens: Field required (a positive integer)")
-    if max_tokens < 1 and not count_only:
-        raise _invalid("max_tokens: must be a positive integer")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _invalid("messages: Field required (a non-empty list)")
-    stream = body.get("stream", False)
-    if not isinstance(stream, bool):
-        raise _invalid("stream: expected a boolean")
-    tokens = count_input_tokens(body.get("system"), messages)
-    return SimRequest(model=model, max_tokens=max_tokens, stream=stream, input_tokens=tokens)
 
 
 def _scan_headers(raw: list[tuple[bytes, bytes]]) -> tuple[bool, dict[str, str]]:
@@ -257,6 +157,7 @@ class _Answer:
     usage: str  # input_tokens, cache_creation_input_tokens, cache_read_input_tokens
     cache_creation: str  # "cache_creation":{...}
     server_tool_use: str  # ',"server_tool_use":{...}' or ""
+    extra: ExtraOutput | None = None  # tool calls or structured output
 
     def final_usage(self, *, full: bool) -> str:
         """message_delta usage (cumulative), or with `full` the non-streaming message's."""
@@ -268,15 +169,20 @@ class _Answer:
         )
 
 
-def _answer(request: SimRequest, k: SimConfig) -> _Answer:
+def _answer(request: SimRequest, k: SimConfig, ids: str) -> _Answer:
     n = min(k.output_tokens, request.max_tokens)
+    stop_reason = "max_tokens" if k.output_tokens >= request.max_tokens else "end_turn"
+    extra = None
+    if request.extras is not None:
+        extra = plan_output(request.extras, k.tool_calls, k.output_tokens, request.max_tokens, ids)
+        n, stop_reason = extra.output_tokens, extra.stop_reason
     input_tokens = request.input_tokens if k.input_tokens is None else k.input_tokens
     written = k.cache_write_5m_tokens + k.cache_write_1h_tokens
     searches = k.web_search_requests
     return _Answer(
         model=json.dumps(request.model),
         output_tokens=n,
-        stop_reason="max_tokens" if k.output_tokens >= request.max_tokens else "end_turn",
+        stop_reason=stop_reason,
         sent_before_failing=n // 2 if k.fail_after is None else min(k.fail_after, n),
         usage=f'"input_tokens":{input_tokens},"cache_creation_input_tokens":{written},'
         f'"cache_read_input_tokens":{k.cache_read_tokens}',
@@ -285,6 +191,7 @@ def _answer(request: SimRequest, k: SimConfig) -> _Answer:
         server_tool_use=f',"server_tool_use":{{"web_search_requests":{searches}}}'
         if searches
         else "",
+        extra=extra,
     )
 
 
@@ -307,10 +214,14 @@ def _message_delta(a: _Answer) -> bytes:
 
 
 def _message_json(a: _Answer, message_id: str) -> bytes:
-    text = "".join(TOKENS[i % 16] for i in range(a.output_tokens))
+    if a.extra is not None:
+        content = json.dumps(content_blocks(a.extra, TOKENS))
+    else:
+        text = "".join(TOKENS[i % 16] for i in range(a.output_tokens))
+        content = f'[{{"type":"text","text":{json.dumps(text)}}}]'
     return (
         f'{{"id":"{message_id}","type":"message","role":"assistant","model":{a.model},'
-        f'"content":[{{"type":"text","text":{json.dumps(text)}}}],'
+        f'"content":{content},'
         f'"stop_reason":"{a.stop_reason}","stop_sequence":null,'
         f'"usage":{a.final_usage(full=True)}}}'
     ).encode()
@@ -330,6 +241,12 @@ async def _stream(
     headers = [*_SSE_HEADERS, (b"request-id", f"req_sim_{ids}".encode())]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send(_body(_message_start(answer, f"msg_sim_{ids}")))
+    if answer.extra is not None:  # tool calls or structured output: no delay or fail knobs
+        for event in content_events(answer.extra, TOKENS):
+            await send(_body(event))
+        await send(_body(_message_delta(answer)))
+        await send(_MESSAGE_STOP)
+        return
     await send(_BLOCK_START)
     await send(_PING)
     watcher: asyncio.Future[None] | None = None
@@ -368,7 +285,8 @@ def _batch_message(raw: bytes, message_id: str) -> dict[str, Any]:
         request = parse_request(raw, count_only=False)
     except SimError as error:
         raise ValueError(error.message) from None
-    message: dict[str, Any] = json.loads(_message_json(_answer(request, SimConfig()), message_id))
+    answer = _answer(request, SimConfig(), message_id)
+    message: dict[str, Any] = json.loads(_message_json(answer, message_id))
     return message
 
 
@@ -393,7 +311,7 @@ class SimulatorApp:
                 apply_header_overrides(self.config, knob_headers) if knob_headers else self.config
             )
         except KnobError as error:
-            raise _invalid(f"Invalid header {error.header}: {error.message}") from None
+            raise invalid(f"Invalid header {error.header}: {error.message}") from None
 
     def _next_ids(self) -> str:
         return f"{self._id_prefix}{next(self._counter) & 0xFFFFFFFF:08x}"
@@ -445,7 +363,7 @@ class SimulatorApp:
         if knobs.fail == "hang":
             await _wait_disconnect(receive)
             return
-        answer = _answer(request, knobs)
+        answer = _answer(request, knobs, ids)
         if request.stream:
             await _stream(answer, knobs, ids, receive, send)
         else:

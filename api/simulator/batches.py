@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from api.simulator.pages import paginate
+from api.pagination import paginate
 
 EXPIRY_S = 24 * 3600
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

@@ -42,6 +42,8 @@ class SimConfig:
       early, no `message_stop`) or `hang` (never answer until the client goes away).
     - `fail_after`: deltas sent before `fail` strikes (default: half of them).
     - `input_tokens`: report this input-token count instead of the computed one.
+    - `tool_calls`: tool calls to end the answer with when the request has `tools` (a forced
+      `tool_choice` makes at least one); see `extras.py`.
 
     Message Batches and Files (knobs read when a batch is created or a file uploaded):
     - `batch_duration_ms`: how long a batch stays `in_progress` (its requests finish evenly
@@ -65,6 +67,7 @@ class SimConfig:
     fail: FailMode | None = None
     fail_after: int | None = None
     input_tokens: int | None = None
+    tool_calls: int = 0
     batch_duration_ms: float = 0
     batch_cancel_ms: float = 0
     batch_errored: str | None = None
@@ -127,6 +130,7 @@ _VALIDATORS: dict[str, Callable[[str, object], None]] = {
     "fail": _check_fail,
     "fail_after": _check_count,
     "input_tokens": _check_count,
+    "tool_calls": _check_count,
     "batch_duration_ms": _check_delay,
     "batch_cancel_ms": _check_delay,
     "batch_errored": _check_pattern,
@@ -193,6 +197,7 @@ HEADER_FIELDS: dict[str, tuple[str, _Parser]] = {
     "x-sim-status": ("status", _parse_status),
     "x-sim-fail": ("fail", _parse_fail),
     "x-sim-fail-after": ("fail_after", _parse_int),
+    "x-sim-tool-calls": ("tool_calls", _parse_int),
     "x-sim-batch-duration-ms": ("batch_duration_ms", _parse_ms),
     "x-sim-batch-cancel-ms": ("batch_cancel_ms", _parse_ms),
     "x-sim-batch-errored": ("batch_errored", _parse_pattern),

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.simulator.pages import paginate
+from api.pagination import paginate
 
 
 class FileError(Exception):

@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
+from api.pagination import PageError
 from api.simulator.batches import BatchError, BatchKnobs, MakeMessage, SimBatches
 from api.simulator.config import SimConfig
 from api.simulator.files import FileError, SimFiles
-from api.simulator.pages import PageError
 
 Scope: TypeAlias = MutableMapping[str, Any]
 Message: TypeAlias = MutableMapping[str, Any]

@@ -16,11 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.errors import TollgateError
 from api.ledger.functions import OpenRequest, Settlement
 from api.ledger.metered import MeteredRequest
-from api.ledger.service import Ledger, Priced
+from api.ledger.service import Ledger
 from api.ledger.spool import Spool
 from api.ledger.writer import LedgerWriter
+from api.pricing.book import shipped_book
 from api.pricing.cost import Usage
-from api.pricing.table import load_price_table
+from api.pricing.resolve import resolve
 from api.proxy.upstream import FirstByteTimeout, UpstreamRefused, UpstreamUnreachable
 from api.quotas.periods import calendar_month
 from api.quotas.service import enforce
@@ -53,10 +54,9 @@ async def admit(
     ledger: Ledger, sessions: async_sessionmaker[AsyncSession], recorder: Recorder
 ) -> MeteredRequest:
     key = await make_tenant_key(sessions, name=f"t-{uuid.uuid4().hex[:6]}")
-    prices = load_price_table()
-    price = prices.lookup(MODEL)
-    assert price is not None
     now = datetime.now(UTC)
+    found = resolve(shipped_book(), MODEL, now, family=False)
+    assert found is not None
     start, end = calendar_month(now)
     row = OpenRequest(
         id=uuid.uuid4(),
@@ -73,7 +73,7 @@ async def admit(
         soft_usd=Decimal("0.01"),
     )
     ledger.observe(recorder)
-    return await ledger.admit(row, Priced(price, prices.version), enforce)
+    return await ledger.admit(row, found.price, enforce)
 
 
 async def only_row(engine: AsyncEngine) -> dict[str, object]:

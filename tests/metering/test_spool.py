@@ -17,6 +17,7 @@ from sqlalchemy import text
 from api.db.engine import make_engine
 from api.db.migrate import upgrade
 from api.state import AppState
+from tests.gate import UpstreamGate, gated_upstream
 from tests.pg import StoppablePostgres, with_database
 from tests.support import (
     Gateway,
@@ -67,6 +68,16 @@ async def _count(url: str) -> tuple[int, int]:
 async def test_postgres_stopped_mid_stream_every_row_arrives_once(
     stoppable_db: tuple[StoppablePostgres, str], simulator: str, tmp_path: Path
 ) -> None:
+    with gated_upstream() as gate:
+        await _stop_postgres_mid_stream(stoppable_db, gate, simulator, tmp_path)
+
+
+async def _stop_postgres_mid_stream(
+    stoppable_db: tuple[StoppablePostgres, str],
+    gate: UpstreamGate,
+    simulator: str,
+    tmp_path: Path,
+) -> None:
     pg, url = stoppable_db
     engine = make_engine(url, pool_size=2)
     from api.db.engine import make_sessionmaker
@@ -74,12 +85,12 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
     key = await make_tenant_key(make_sessionmaker(engine))
     await engine.dispose()
     data_dir = tmp_path / "data"
-    gateway = start_gateway(gateway_settings(data_dir, simulator), url)
+    gateway = start_gateway(gateway_settings(data_dir, gate.url, upstream_timeout_s=600), url)
     client = anthropic.AsyncAnthropic(
         base_url=gateway.url,
         api_key=key.key,
         max_retries=0,
-        default_headers={"x-sim-output-tokens": "60", "x-sim-token-delay-ms": "25"},
+        default_headers={"x-sim-output-tokens": "60"},
     )
 
     async def one() -> int:
@@ -88,9 +99,12 @@ async def test_postgres_stopped_mid_stream_every_row_arrives_once(
         ) as stream:
             return (await stream.get_final_message()).usage.output_tokens
 
+    gate.close()  # admitted streams wait at the upstream until Postgres is down
     tasks = [asyncio.create_task(one()) for _ in range(STREAMS)]
-    await asyncio.sleep(0.5)  # every stream is open and its in-flight row written
+    # Reaching the upstream means admitted: every in-flight row is written.
+    await wait_until(lambda: _async(gate.waiting == STREAMS), timeout_s=60)
     await asyncio.to_thread(pg.stop)
+    gate.open()
     assert await asyncio.gather(*tasks) == [60] * STREAMS  # the tenant saw nothing wrong
 
     # While the database is down, a new request fails closed.

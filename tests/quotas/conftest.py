@@ -11,19 +11,31 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tests.gate import UpstreamGate, gated_upstream
 from tests.pg import asyncpg_dsn
 from tests.support import ServeProcess, spawn_serve
 
 
 @pytest.fixture
-def two_servers(database_url: str, simulator: str, tmp_path: Path) -> Iterator[list[ServeProcess]]:
+def gate() -> Iterator[UpstreamGate]:
+    """The upstream of `two_servers`: the simulator behind a gate (open unless a test closes
+    it)."""
+    with gated_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture
+def two_servers(
+    database_url: str, gate: UpstreamGate, tmp_path: Path
+) -> Iterator[list[ServeProcess]]:
     servers: list[ServeProcess] = []
     try:
         for n in range(2):
             env = {
                 "DATABASE_URL": asyncpg_dsn(database_url),
                 "TOLLGATE_UPSTREAM": "simulated",
-                "ANTHROPIC_BASE_URL": simulator,
+                "ANTHROPIC_BASE_URL": gate.url,
+                "TOLLGATE_UPSTREAM_TIMEOUT_S": "600",  # a closed gate holds requests
                 "TOLLGATE_DATA_DIR": str(tmp_path / f"data{n}"),
                 "TOLLGATE_KEY_CACHE_TTL_S": "1",
                 "TOLLGATE_REAPER_STALE_S": "2",

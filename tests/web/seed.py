@@ -14,8 +14,8 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.ledger.functions import OpenRequest, Settlement, reserve, settle
+from api.pricing.book import PriceBook
 from api.pricing.cost import Usage, compute_cost
-from api.pricing.table import PriceTable
 from api.quotas.periods import calendar_month
 from api.tenants.users import UserDirectory
 from tests.support import Gateway, TenantKey, settled_rows
@@ -43,7 +43,7 @@ class Expected:
 
 async def seed_past_request(
     engine: AsyncEngine,
-    prices: PriceTable,
+    prices: PriceBook,
     tenant: TenantKey,
     *,
     day: date,
@@ -92,7 +92,7 @@ async def seed_past_request(
                 cache_read_tokens=0,
                 web_search_requests=0,
                 cost_usd=cost,
-                price_version=prices.version,
+                price_version=price.version,
                 first_token_at=started + timedelta(seconds=1),
                 ended_at=started + timedelta(seconds=3),
                 upstream_request_id=None,
@@ -125,7 +125,7 @@ async def seed_usage(
 ) -> tuple[Expected, Expected]:
     """Usage of `tenant` on four days (three past, and today through /chat) and of `other`
     (one user, `dave`). Returns what each tenant's dashboard, and all tenants', should show."""
-    prices = gateway.state.prices
+    prices = gateway.state.prices.book
     today = datetime.now(UTC).date()
     mine, everyone = Expected(), Expected()
     past = [

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_settle (last redefined by
--- migrations/versions/2026-11-20-2330_usage_rollups.py). Make a ledger row final, move its
+-- migrations/versions/2026-11-30-1300_price_book.py: the usage's speed and inference_geo). Make a ledger row final, move its
 -- reservation to spend and add it to the daily rollups, in one transaction; idempotent (a
 -- replay returns false). tests/ledger/test_sql_functions.py compares this file with the
 -- migrated database: a migration that redefines the function updates this file too.
@@ -7,7 +7,8 @@ CREATE OR REPLACE FUNCTION tollgate_settle(
     p_id uuid, p_status text, p_model text, p_input bigint, p_output bigint,
     p_cw5m bigint, p_cw1h bigint, p_cread bigint, p_web bigint, p_cost numeric,
     p_price_version text, p_first_token_at timestamptz, p_ended_at timestamptz,
-    p_upstream_request_id text, p_http_status integer, p_error_type text)
+    p_upstream_request_id text, p_http_status integer, p_error_type text,
+    p_speed text DEFAULT NULL, p_inference_geo text DEFAULT NULL)
 RETURNS boolean
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
@@ -33,7 +34,7 @@ BEGIN
            web_search_requests = p_web, cost_usd = p_cost, price_version = p_price_version,
            first_token_at = p_first_token_at, ended_at = p_ended_at,
            upstream_request_id = p_upstream_request_id, http_status = p_http_status,
-           error_type = p_error_type
+           error_type = p_error_type, speed = p_speed, inference_geo = p_inference_geo
      WHERE id = p_id;
     IF row.period_start IS NOT NULL THEN
         -- Tenant row first, then the user row: the same lock order as tollgate_reserve.

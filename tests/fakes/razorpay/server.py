@@ -13,86 +13,35 @@ the server runs in its own.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import copy
 import fnmatch
-import socket
-import threading
 import time
-from collections.abc import Generator
 from types import TracebackType
 
-import uvicorn
-
+from api.http.threaded import ThreadedServer, embedded_config, serve_in_thread
 from tests.fakes.razorpay import lifecycle
 from tests.fakes.razorpay.app import Call, FakeRazorpayApp, Fault, MalformedKind, Traffic
 from tests.fakes.razorpay.errors import Json
 from tests.fakes.razorpay.events import EventQuirks
 from tests.fakes.razorpay.store import Store, snapshot
 
-_START_TIMEOUT_S = 10.0
-
-
-class _EmbeddedConfig(uvicorn.Config):
-    def configure_logging(self) -> None:
-        """Leave the host process's logging alone."""
-
-
-class _EmbeddedServer(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield  # signals belong to the host's main thread
-
 
 class FakeRazorpay:
     """A running fake. `url` has no `/v1` suffix (the SDK adds it)."""
 
-    def __init__(self, key_id: str, key_secret: str, sock: socket.socket, store: Store) -> None:
+    def __init__(
+        self, key_id: str, key_secret: str, store: Store, traffic: Traffic, server: ThreadedServer
+    ) -> None:
         self.key_id = key_id
         self.key_secret = key_secret
-        self.url = store.base_url
+        self.url = server.url
         self._store = store
-        self._traffic = Traffic()
-        self._sock = sock
-        app = FakeRazorpayApp(store, self._traffic, key_id, key_secret)
-        config = _EmbeddedConfig(app, lifespan="off", log_level="warning", access_log=False)
-        self._server = _EmbeddedServer(config)
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._main, name="fake-razorpay", daemon=True)
-
-    # -- running ---------------------------------------------------------------------------
-
-    def _main(self) -> None:
-        asyncio.run(self._serve())
-
-    async def _serve(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        await self._server.serve(sockets=[self._sock])
-
-    def _start(self) -> None:
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self._server.should_exit = True
-                self._sock.close()
-                raise RuntimeError(f"fake Razorpay failed to start on {self.url}")
-            time.sleep(0.005)
+        self._traffic = traffic
+        self._server = server
 
     def stop(self, grace_s: float = 1.0) -> None:
         """Stop serving; clients still waiting (on a delay) after `grace_s` are hung up on."""
-        self._server.should_exit = True
-        self._thread.join(grace_s)
-        if self._thread.is_alive() and self._loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
-                self._loop.call_soon_threadsafe(self._hang_up)
-            self._thread.join(_START_TIMEOUT_S)
-
-    def _hang_up(self) -> None:
-        for connection in list(self._server.server_state.connections):
-            if connection.transport is not None:
-                connection.transport.close()
+        self._server.stop(grace_s)
 
     def __enter__(self) -> FakeRazorpay:
         return self
@@ -233,18 +182,6 @@ class FakeRazorpay:
         ]
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
-        sock.bind((host, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
 def start_fake_razorpay(
     key_id: str,
     key_secret: str,
@@ -258,15 +195,9 @@ def start_fake_razorpay(
     `port=0` picks a free port. `now` starts the clock (default: the current time; it then only
     moves when a test or a lifecycle step moves it). `strict=False` accepts unknown fields,
     which the real API rejects ("x is/are not required and should not be sent")."""
-    sock = _bind(host, port)
-    bound_port: int = sock.getsockname()[1]
-    url_host = "127.0.0.1" if host in ("", "0.0.0.0") else host
-    url_host = f"[{url_host}]" if ":" in url_host else url_host
-    store = Store(
-        base_url=f"http://{url_host}:{bound_port}",
-        now=int(time.time()) if now is None else now,
-        strict=strict,
-    )
-    fake = FakeRazorpay(key_id, key_secret, sock, store)
-    fake._start()
-    return fake
+    store = Store(base_url="", now=int(time.time()) if now is None else now, strict=strict)
+    traffic = Traffic()
+    app = FakeRazorpayApp(store, traffic, key_id, key_secret)
+    server = serve_in_thread(embedded_config(app, http="auto"), host, port, name="fake-razorpay")
+    store.base_url = server.url  # before anyone knows the URL, so before any request
+    return FakeRazorpay(key_id, key_secret, store, traffic, server)

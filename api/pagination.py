@@ -1,4 +1,4 @@
-"""Anthropic-style list pagination, shared by the simulated batches and files.
+"""Anthropic-style list pagination (the simulator's lists and Tollgate's own batch and file lists).
 
 Lists are newest first. `after_id` returns the items after that id (older), `before_id` the
 items before it (newer, the closest `limit` of them); `has_more` says whether more exist in the

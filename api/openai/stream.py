@@ -1,0 +1,228 @@
+"""Anthropic Messages SSE bytes in, OpenAI `chat.completion.chunk` SSE bytes out.
+
+One translator per stream, fed the upstream bytes exactly as they arrive (any chunking):
+- `message_start` → the first chunk, `delta: {"role": "assistant", "content": ""}`;
+- text deltas → `delta.content`; thinking deltas → `delta.reasoning_content`;
+- a `tool_use` block → `delta.tool_calls[{index, id, type, function: {name, arguments: ""}}]`
+  and each `input_json_delta` → `delta.tool_calls[{index, function: {arguments}}]`, with
+  `index` counting the tool calls of the reply from 0; the input of a forced answer tool
+  (response_format) streams as `delta.content` instead;
+- `message_delta` → a chunk with an empty delta and the mapped `finish_reason`;
+- `message_stop` → with `include_usage`, a chunk with `choices: []` and the usage (every
+  other chunk then carries `"usage": null`, as OpenAI's do), then `data: [DONE]`;
+- an `error` event → `data: {"error": {...}}` in OpenAI's shape, and the stream ends.
+Usage is read by a UsageMeter with the same rules as the ledger's, so it is the billed usage.
+
+Fast path: a text delta in the upstream's own layout is copied into the chunk as its raw JSON
+string literal, with no JSON decoding or encoding; anything else takes the general path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from api.metering.meter import UsageMeter
+from api.metering.sse import SSEScanner
+from api.openai.errors import error_object, openai_error_shape
+from api.openai.response import completion_id, finish_reason, openai_usage, reasoning_tokens_of
+
+# A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal.
+_TEXT_EVENT = re.compile(
+    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d+,'
+    rb'"delta":\{"type":"text_delta","text":("(?:[^"\\\n]|\\.)*")\}\}'
+)
+_METERED = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
+_DONE = b"data: [DONE]\n\n"
+
+_TEXT, _THINKING, _TOOL, _ANSWER, _OTHER = range(5)
+
+
+class ChunkTranslator:
+    def __init__(self, model: str, *, include_usage: bool, answer_tool: str | None = None) -> None:
+        self.meter = UsageMeter()
+        self.done = False
+        self._model = model
+        self._include_usage = include_usage
+        self._answer_tool = answer_tool
+        self._answer_used = False
+        self._scanner = SSEScanner()
+        self._clean = False  # the scanner holds no partial event (the last chunk ended one)
+        self._created = int(time.time())
+        self._reasoning_tokens = 0
+        self._blocks: dict[int, tuple[int, int]] = {}  # upstream index -> (kind, tool index)
+        self._tools = 0
+        self._head = b""
+        self._tail = b""
+        self._text_head = b""
+        self._text_tail = b""
+        self._set_id("chatcmpl-tollgate")
+
+    def _set_id(self, chunk_id: str) -> None:
+        self._id = chunk_id
+        self._head = (
+            f'data: {{"id":{json.dumps(chunk_id)},"object":"chat.completion.chunk",'
+            f'"created":{self._created},"model":{json.dumps(self._model)},'
+            '"system_fingerprint":null,"choices":[{"index":0,"delta":'
+        ).encode()
+        self._tail = self._tail_with("null")
+        self._text_head = self._head + b'{"content":'
+        self._text_tail = b"}" + self._tail
+
+    def _tail_with(self, reason: str) -> bytes:
+        usage = ',"usage":null' if self._include_usage else ""
+        return f',"logprobs":null,"finish_reason":{reason}}}]{usage}}}\n\n'.encode()
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The OpenAI SSE bytes for this piece of the upstream stream (often b"")."""
+        if self.done:
+            return b""
+        was_clean = self._clean
+        self._clean = chunk.endswith(b"\n\n") and b"\r" not in chunk
+        if not (was_clean and self._clean):
+            return self._translate(chunk)
+        # Whole events: text deltas in the upstream's layout skip the scanner entirely.
+        if (text := _TEXT_EVENT.match(chunk)) is not None and text.end() == len(chunk) - 2:
+            return self._text_head + text.group(1) + self._text_tail
+        out: list[bytes] = []
+        for block in chunk.split(b"\n\n")[:-1]:
+            if (text := _TEXT_EVENT.fullmatch(block)) is not None:
+                out.append(self._text_head + text.group(1) + self._text_tail)
+                continue
+            if block.strip(b"\n"):
+                out.append(self._translate(block + b"\n\n"))
+            if self.done:
+                break
+        return b"".join(out)
+
+    def _translate(self, chunk: bytes) -> bytes:
+        out: list[bytes] = []
+        for name, data in self._scanner.feed(chunk):
+            if name == b"content_block_delta":
+                out.append(self._delta(data))
+            elif name in _METERED:
+                self.meter.observe_event(name, data)
+                out.append(self._lifecycle(name, data))
+            elif name == b"content_block_start":
+                out.append(self._block_start(data))
+            if self.done:
+                break
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        """Call when the upstream stream has ended: an error chunk if it ended early."""
+        if self.done:
+            return b""
+        self.done = True
+        return self._error_chunk(
+            "server_error", "the upstream stream ended before the reply was complete", None
+        )
+
+    def _chunk(self, delta: bytes) -> bytes:
+        return self._head + delta + self._tail
+
+    def _delta(self, data: bytes) -> bytes:
+        event = _load(data)
+        delta = event.get("delta") if event else None
+        if not isinstance(delta, dict):
+            return b""
+        index = event.get("index") if event else None
+        kind, tool = self._blocks.get(index if isinstance(index, int) else -1, (_OTHER, -1))
+        dtype = delta.get("type")
+        if dtype == "text_delta":
+            return self._json_delta({"content": delta.get("text", "")})
+        if dtype == "thinking_delta":
+            return self._json_delta({"reasoning_content": delta.get("thinking", "")})
+        if dtype != "input_json_delta" or not delta.get("partial_json"):
+            return b""
+        if kind == _ANSWER:
+            return self._json_delta({"content": delta["partial_json"]})
+        if kind == _TOOL:
+            call = {"index": tool, "function": {"arguments": delta["partial_json"]}}
+            return self._json_delta({"tool_calls": [call]})
+        return b""
+
+    def _json_delta(self, delta: dict[str, Any]) -> bytes:
+        return self._chunk(json.dumps(delta, ensure_ascii=False).encode())
+
+    def _block_start(self, data: bytes) -> bytes:
+        event = _load(data)
+        block = event.get("content_block") if event else None
+        index = event.get("index") if event else None
+        if not isinstance(block, dict) or not isinstance(index, int):
+            return b""
+        btype = block.get("type")
+        if btype == "text":
+            self._blocks[index] = (_TEXT, -1)
+            text = block.get("text")
+            return self._json_delta({"content": text}) if text else b""
+        if btype == "thinking":
+            self._blocks[index] = (_THINKING, -1)
+            return b""
+        if btype != "tool_use":
+            self._blocks[index] = (_OTHER, -1)
+            return b""
+        if self._answer_tool is not None and block.get("name") == self._answer_tool:
+            self._answer_used = True
+            self._blocks[index] = (_ANSWER, -1)
+            return b""
+        tool = self._tools
+        self._tools += 1
+        self._blocks[index] = (_TOOL, tool)
+        call = {
+            "index": tool,
+            "id": block.get("id"),
+            "type": "function",
+            "function": {"name": block.get("name"), "arguments": ""},
+        }
+        return self._json_delta({"tool_calls": [call]})
+
+    def _lifecycle(self, name: bytes, data: bytes) -> bytes:
+        meter = self.meter
+        if name == b"message_start":
+            self._set_id(completion_id(meter.message_id))
+            return self._chunk(b'{"role":"assistant","content":"","refusal":null}')
+        if name == b"message_delta":
+            if b"output_tokens_details" in data:
+                event = _load(data)
+                self._reasoning_tokens = reasoning_tokens_of(event.get("usage") if event else None)
+            reason = finish_reason(meter.stop_reason, answer_tool_used=self._answer_used)
+            if reason is None:
+                return b""
+            return self._head + b"{}" + self._tail_with(f'"{reason}"')
+        if name == b"message_stop":
+            self.done = True
+            if not self._include_usage:
+                return _DONE
+            usage = openai_usage(meter.usage, self._reasoning_tokens)
+            return self._data({**self._envelope(), "choices": [], "usage": usage}) + _DONE
+        self.done = True  # error
+        shape = openai_error_shape(500, meter.error_type)
+        message = meter.error_message or "the upstream stream failed"
+        return self._error_chunk(shape.type, message, shape.code)
+
+    def _envelope(self) -> dict[str, Any]:
+        return {
+            "id": self._id,
+            "object": "chat.completion.chunk",
+            "created": self._created,
+            "model": self._model,
+            "system_fingerprint": None,
+        }
+
+    def _error_chunk(self, error_type: str, message: str, code: str | None) -> bytes:
+        return self._data({"error": error_object(message, error_type, None, code)})
+
+    @staticmethod
+    def _data(payload: dict[str, Any]) -> bytes:
+        return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+
+
+def _load(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

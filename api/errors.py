@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import uuid
 
 from fastapi import FastAPI, Request
@@ -12,8 +11,6 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-
-log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-tollgate-request-id"
 
@@ -52,6 +49,14 @@ class RequestTooLarge(TollgateError):
     status, error_type = 413, "request_too_large"
 
 
+class RequestTimeout(TollgateError):
+    status, error_type = 408, "timeout_error"
+
+
+class HeadersTooLarge(TollgateError):
+    status, error_type = 431, "request_too_large"
+
+
 class ServiceUnavailable(TollgateError):
     status, error_type = 503, "api_error"
 
@@ -71,9 +76,11 @@ _STATUS_TYPES = {
     403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    408: "timeout_error",
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",
+    431: "request_too_large",
     504: "timeout_error",
     529: "overloaded_error",
 }
@@ -132,7 +139,11 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         rid = request_id_of(request)
         return error_response(
-            exc.status_code, error_type_for(exc.status_code), str(exc.detail), rid
+            exc.status_code,
+            error_type_for(exc.status_code),
+            str(exc.detail),
+            rid,
+            dict(exc.headers or {}),  # e.g. `Allow` on a 405
         )
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:
@@ -148,13 +159,7 @@ def install_error_handlers(app: FastAPI) -> None:
             400, "invalid_request_error", "client disconnected", request_id_of(request)
         )
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        rid = request_id_of(request)
-        log.exception("unhandled error", extra={"request_id": rid})
-        return error_response(500, "api_error", f"internal error (request {rid})", rid)
-
     app.add_exception_handler(TollgateError, on_tollgate_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(ClientDisconnect, on_client_gone)
-    app.add_exception_handler(Exception, on_unexpected)

@@ -18,13 +18,19 @@ from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
 from api.errors import install_error_handlers
 from api.files import endpoints as files
+from api.http.failsafe import FailsafeMiddleware
+from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
+from api.http.openapi import install_openapi
+from api.http.throttle import AuthThrottle
 from api.keys.principal import KeyCache
 from api.ledger.reaper import Reaper
 from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
+from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
+from api.openai import endpoints as openai
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -146,11 +152,17 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
+    # Added last = outermost: the limits see every request before anything else runs.
+    app.add_middleware(FailsafeMiddleware)
+    app.add_middleware(EdgeLimitsMiddleware, limits=EdgeLimits.of(settings))
     app.include_router(health.router)
     app.include_router(batches.router)  # before messages: /v1/messages/batches… are its own
     app.include_router(files.router)
     app.include_router(messages.router)
     app.include_router(chat.router)
+    app.include_router(openai.router)
+    app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(reports.router)
@@ -158,6 +170,7 @@ def create_app(
     web.install(app)
     app.include_router(billing_endpoints.router)
     app.include_router(webhooks.router)
+    install_openapi(app)
     return app
 
 

@@ -11,6 +11,7 @@ from typing import Any
 import uvicorn
 
 from api.db.engine import DatabaseLocation
+from api.http.protocol import bounded
 from api.logs import configure_logging, logging_config
 from api.settings import Settings
 
@@ -45,7 +46,6 @@ def run_server(
     configure_logging(settings.log_level, json_lines=not human_logs)
     options: dict[str, Any] = {
         "loop": "uvloop",
-        "http": "httptools",
         "log_level": settings.log_level,
         "access_log": False,
         "log_config": log_config,
@@ -53,10 +53,11 @@ def run_server(
     }
     if workers <= 1:
         app = create_app(settings, location.url, load_billing_settings())
-        _AnnouncingServer(uvicorn.Config(app, **options), on_ready).run(sockets=[sock])
+        config = bounded(uvicorn.Config(app, **options), settings)
+        _AnnouncingServer(config, on_ready).run(sockets=[sock])
         return
     from uvicorn.supervisors import Multiprocess
 
     os.environ["DATABASE_URL"] = location.url  # workers join the same database
     config = uvicorn.Config("api.main:app_factory", factory=True, workers=workers, **options)
-    Multiprocess(config, sockets=[sock]).run()
+    Multiprocess(bounded(config, settings), sockets=[sock]).run()

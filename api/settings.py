@@ -118,6 +118,18 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_MAX_BODY_BYTES"), gt=0)
     ] = 8 * 1024 * 1024
+    max_header_bytes: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_MAX_HEADER_BYTES"), ge=1024, le=1024 * 1024)
+    ] = 32 * 1024
+    header_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_HEADER_TIMEOUT_S"), gt=0, le=600)
+    ] = Decimal(10)
+    body_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_BODY_TIMEOUT_S"), gt=0, le=3600)
+    ] = Decimal(60)
+    auth_failures_per_minute: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_AUTH_FAILURES_PER_MINUTE"), ge=1)
+    ] = 30
     key_cache_ttl_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_KEY_CACHE_TTL_S"), ge=0, le=60)
     ] = Decimal(2)

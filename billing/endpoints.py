@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, StringConstraints
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
-from api.auth.admin import require_admin
+from api.auth.admin import admin_body, require_admin
 from api.db.models import Plan
 from api.errors import BadGateway, InvalidRequest, ServiceUnavailable
+from api.http.jsonbody import body_schema
+from api.inputs import clip
 from api.state import State
 from api.tenants.service import get_tenant
 from billing.gateway import RazorpayRefused, RazorpayUnavailable
@@ -26,7 +28,7 @@ router = APIRouter(tags=["billing"], dependencies=[Depends(require_admin)])
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    plan: str
+    plan: Annotated[str, StringConstraints(min_length=1, max_length=64)]
 
 
 class SubscriptionOut(BaseModel):
@@ -41,9 +43,15 @@ def _created_at(entity: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
-@router.post("/admin/tenants/{tenant_id}/subscription", status_code=201)
+@router.post(
+    "/admin/tenants/{tenant_id}/subscription",
+    status_code=201,
+    openapi_extra=body_schema(SubscriptionIn),
+)
 async def create_subscription(
-    tenant_id: uuid.UUID, body: SubscriptionIn, state: State
+    tenant_id: uuid.UUID,
+    body: Annotated[SubscriptionIn, admin_body(SubscriptionIn)],
+    state: State,
 ) -> SubscriptionOut:
     billing = state.billing
     if billing is None:
@@ -52,7 +60,7 @@ async def create_subscription(
         tenant = await get_tenant(session, tenant_id)
         plan = await session.get(Plan, body.plan)
         if plan is None or plan.razorpay_plan_id is None:
-            raise InvalidRequest(f"plan: {body.plan!r} is unknown or has no razorpay_plan_id")
+            raise InvalidRequest(f"plan: {clip(body.plan)} is unknown or has no razorpay_plan_id")
         live = await session.scalar(
             select(Subscription.id).where(
                 Subscription.tenant_id == tenant_id, Subscription.status.not_in(FINAL)

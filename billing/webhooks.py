@@ -13,6 +13,9 @@ from fastapi.responses import JSONResponse
 
 from api.errors import InvalidRequest, ServiceUnavailable
 from api.http.body import read_body
+from api.http.docs import WEBHOOK_BODY, json_body
+from api.http.jsonbody import parse_json_object
+from api.inputs import check_text
 from api.state import State
 from billing.inbox import process, store
 
@@ -20,6 +23,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["billing"])
 
 MAX_WEBHOOK_BYTES = 1024 * 1024
+MAX_EVENT_ID_LENGTH = 128  # Razorpay's are about 20 characters
 
 
 def signature_ok(raw: bytes, signature: str, secret: str) -> bool:
@@ -28,7 +32,7 @@ def signature_ok(raw: bytes, signature: str, secret: str) -> bool:
     return hmac.compare_digest(expected.encode(), signature.strip().lower().encode())
 
 
-@router.post("/webhooks/razorpay")
+@router.post("/webhooks/razorpay", openapi_extra=json_body(WEBHOOK_BODY))
 async def razorpay_webhook(request: Request, state: State) -> JSONResponse:
     billing = state.billing
     if billing is None:
@@ -43,12 +47,8 @@ async def razorpay_webhook(request: Request, state: State) -> JSONResponse:
     event_id = request.headers.get("x-razorpay-event-id", "").strip()
     if not event_id:
         raise InvalidRequest("missing X-Razorpay-Event-Id")
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise InvalidRequest("body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("body is not a JSON object")
+    check_text(event_id, "X-Razorpay-Event-Id", MAX_EVENT_ID_LENGTH)
+    payload = parse_json_object(raw, "body")
     async with state.sessions() as session, session.begin():
         new = await store(session, event_id, json.dumps(payload), payload)
     if new:

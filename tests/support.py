@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.http.protocol import bounded
 from api.http.threaded import ThreadedServer, bind, embedded_config, serve_in_thread
 from api.keys.service import create_key
 from api.main import create_app
@@ -63,7 +64,9 @@ def start_gateway(
 ) -> Gateway:
     app = create_app(settings, database_url, billing)
     running = serve_in_thread(
-        embedded_config(app, lifespan="on"), name="tollgate-gateway", start_timeout_s=60
+        bounded(embedded_config(app, lifespan="on"), settings),
+        name="tollgate-gateway",
+        start_timeout_s=60,
     )
     return Gateway(running.url, running)
 

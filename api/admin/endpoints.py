@@ -7,6 +7,7 @@ change within TOLLGATE_KEY_CACHE_TTL_S."""
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
@@ -24,7 +25,8 @@ from api.admin.schemas import (
     UserLimitIn,
     UserLimitOut,
 )
-from api.auth.admin import require_admin
+from api.auth.admin import admin_body, require_admin
+from api.http.jsonbody import body_schema
 from api.keys.service import create_key, revoke_key
 from api.state import State
 from api.tenants.service import create_tenant
@@ -32,8 +34,10 @@ from api.tenants.service import create_tenant
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
-@router.post("/tenants", status_code=201)
-async def post_tenant(body: TenantCreate, state: State) -> TenantCreated:
+@router.post("/tenants", status_code=201, openapi_extra=body_schema(TenantCreate))
+async def post_tenant(
+    body: Annotated[TenantCreate, admin_body(TenantCreate)], state: State
+) -> TenantCreated:
     async with state.sessions() as session, session.begin():
         tenant = await create_tenant(session, body.name, body.plan)
     return TenantCreated(id=tenant.id, name=tenant.name, plan=tenant.plan_code)
@@ -55,8 +59,10 @@ async def get_tenant(tenant_id: uuid.UUID, state: State) -> TenantOut:
     return TenantOut.of(tenant, plan, subs.get(tenant_id))
 
 
-@router.patch("/tenants/{tenant_id}")
-async def patch_tenant(tenant_id: uuid.UUID, body: TenantPatch, state: State) -> TenantOut:
+@router.patch("/tenants/{tenant_id}", openapi_extra=body_schema(TenantPatch))
+async def patch_tenant(
+    tenant_id: uuid.UUID, body: Annotated[TenantPatch, admin_body(TenantPatch)], state: State
+) -> TenantOut:
     async with state.sessions() as session, session.begin():
         tenant, plan = await service.update_tenant(session, tenant_id, body)
         subs = await service.subscriptions_of(session, [tenant_id])
@@ -64,8 +70,10 @@ async def patch_tenant(tenant_id: uuid.UUID, body: TenantPatch, state: State) ->
     return TenantOut.of(tenant, plan, subs.get(tenant_id))
 
 
-@router.post("/tenants/{tenant_id}/keys", status_code=201)
-async def post_key(tenant_id: uuid.UUID, body: KeyCreate, state: State) -> KeyCreated:
+@router.post("/tenants/{tenant_id}/keys", status_code=201, openapi_extra=body_schema(KeyCreate))
+async def post_key(
+    tenant_id: uuid.UUID, body: Annotated[KeyCreate, admin_body(KeyCreate)], state: State
+) -> KeyCreated:
     async with state.sessions() as session, session.begin():
         created = await create_key(session, tenant_id, name=body.name, user=body.user)
     return KeyCreated(id=created.id, key=created.key, prefix=created.prefix)
@@ -79,9 +87,12 @@ async def delete_key(key_id: uuid.UUID, state: State) -> Response:
     return Response(status_code=204)
 
 
-@router.put("/tenants/{tenant_id}/users/{user:path}/limit")
+@router.put("/tenants/{tenant_id}/users/{user:path}/limit", openapi_extra=body_schema(UserLimitIn))
 async def put_user_limit(
-    tenant_id: uuid.UUID, user: str, body: UserLimitIn, state: State
+    tenant_id: uuid.UUID,
+    user: str,
+    body: Annotated[UserLimitIn, admin_body(UserLimitIn)],
+    state: State,
 ) -> UserLimitOut:
     async with state.sessions() as session, session.begin():
         row = await service.set_user_limit(session, tenant_id, user, body.monthly_budget_usd)
@@ -90,8 +101,10 @@ async def put_user_limit(
     )
 
 
-@router.put("/plans/{code}")
-async def put_plan(code: PlanCode, body: PlanPut, state: State, response: Response) -> PlanOut:
+@router.put("/plans/{code}", openapi_extra=body_schema(PlanPut))
+async def put_plan(
+    code: PlanCode, body: Annotated[PlanPut, admin_body(PlanPut)], state: State, response: Response
+) -> PlanOut:
     """Set the given fields; a new code creates the plan (201), an existing one answers 200."""
     async with state.sessions() as session, session.begin():
         plan, created = await service.put_plan(session, code, body)

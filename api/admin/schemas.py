@@ -23,6 +23,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.db.models import Plan, Tenant
+from api.inputs import CleanText, UserId
 from api.pricing.cost import COST_QUANTUM, format_usd
 
 _MAX_USD = Decimal(10) ** 10  # the money columns are NUMERIC(20, 10)
@@ -55,7 +56,7 @@ PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32)]
 QuotaMode = Literal["hard", "soft"]
 TenantStatus = Literal["active", "suspended"]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
-Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=256)]
+Label = CleanText
 
 
 class _Input(BaseModel):
@@ -173,7 +174,7 @@ def _status(value: str) -> TenantStatus:
 
 class KeyCreate(_Input):
     name: Label | None = None
-    user: str | None = None  # validated by the keys service (1 to 256 characters)
+    user: UserId | None = None
 
 
 class KeyCreated(BaseModel):

@@ -14,8 +14,9 @@ from sqlalchemy import text
 
 from api.db.errors import DB_ERRORS, DatabaseDown
 from api.errors import AuthenticationFailed, PermissionDenied
+from api.http.throttle import Throttle, client_address
 from api.keys.principal import KeyEntry, Principal
-from api.keys.secrets import hash_key, looks_like_key
+from api.keys.secrets import display_prefix, hash_key, looks_like_key
 from api.state import AppState, State
 
 _BAD_KEY = "invalid x-api-key"
@@ -71,18 +72,29 @@ async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     return KeyEntry(principal, row["tenant_status"] != "active", expires)
 
 
-async def authenticate(request: Request, state: State) -> Principal:
+async def authenticate(request: Request, state: State, throttle: Throttle) -> Principal:
+    address = "ip:" + client_address(request)
     key = presented_key(request)
     if key is None:
+        throttle.check(address)
+        throttle.failed(address)
         raise AuthenticationFailed("x-api-key header is required")
+    subjects = (address, "key:" + display_prefix(key))
     if not looks_like_key(key):
+        throttle.check(*subjects)
+        throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
     key_hash = hash_key(key)
     entry = state.key_cache.get(key_hash)
+    if entry is None or entry.principal is None:
+        # A key not known good: refused without a lookup while its address or prefix is
+        # throttled; a cached good key is never held up by someone else's failures.
+        throttle.check(*subjects)
     if entry is None:
         entry = await _load(state, key_hash)
         state.key_cache.put(key_hash, entry)
     if entry.principal is None:
+        throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
     if entry.suspended:
         raise PermissionDenied("this tenant is suspended")

@@ -15,6 +15,7 @@ from api.batches import repository
 from api.batches.pricing import batch_reservation
 from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
+from api.inputs import check_user_id
 from api.keys.principal import Principal
 from api.ledger.functions import Reservation
 from api.pricing.book import PriceBook
@@ -24,7 +25,6 @@ from api.quotas.periods import budget_period
 from api.quotas.plans import model_allowed
 from api.quotas.service import enforce
 from api.state import AppState
-from api.tenants.users import check_user_id
 
 MAX_REQUESTS = 100_000
 

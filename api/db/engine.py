@@ -61,6 +61,7 @@ def make_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
         max_overflow=0,
         pool_pre_ping=False,
         pool_timeout=5,
+        hide_parameters=True,  # bound values (key hashes, names, user ids) stay out of logs
         connect_args={"timeout": 5, "command_timeout": 10},
     )
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-_CACHE_MAX = 100_000
+_CACHE_MAX = 100_000  # known keys
+_NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
 
 
 @dataclass(frozen=True)
@@ -33,20 +35,41 @@ class KeyEntry:
 
 
 class KeyCache:
-    def __init__(self, ttl_s: float) -> None:
+    """Least-recently-used caches of key lookups: known keys, and separately (smaller) unknown
+    or revoked ones, so a flood of bad keys can only evict other bad keys."""
+
+    def __init__(
+        self, ttl_s: float, max_known: int = _CACHE_MAX, max_unknown: int = _NEGATIVE_MAX
+    ) -> None:
         self.ttl_s = ttl_s
-        self._entries: dict[bytes, KeyEntry] = {}
+        self._known: OrderedDict[bytes, KeyEntry] = OrderedDict()
+        self._unknown: OrderedDict[bytes, KeyEntry] = OrderedDict()
+        self._max = {True: max_known, False: max_unknown}
 
     def get(self, key_hash: bytes) -> KeyEntry | None:
-        entry = self._entries.get(key_hash)
-        if entry is None or entry.expires < time.monotonic():
-            return None
-        return entry
+        for entries in (self._known, self._unknown):
+            entry = entries.get(key_hash)
+            if entry is None:
+                continue
+            if entry.expires < time.monotonic():
+                del entries[key_hash]
+                return None
+            entries.move_to_end(key_hash)
+            return entry
+        return None
 
     def put(self, key_hash: bytes, entry: KeyEntry) -> None:
-        if len(self._entries) >= _CACHE_MAX:
-            self._entries.clear()
-        self._entries[key_hash] = entry
+        known = entry.principal is not None
+        entries, other = (self._known, self._unknown) if known else (self._unknown, self._known)
+        other.pop(key_hash, None)
+        entries[key_hash] = entry
+        entries.move_to_end(key_hash)
+        while len(entries) > self._max[known]:
+            entries.popitem(last=False)
+
+    def __contains__(self, key_hash: bytes) -> bool:
+        return key_hash in self._known or key_hash in self._unknown
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._known.clear()
+        self._unknown.clear()

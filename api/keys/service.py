@@ -11,11 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import ApiKey, EndUser
-from api.errors import InvalidRequest, NotFound
+from api.errors import NotFound
+from api.inputs import MAX_NAME_LENGTH, check_text, check_user_id
 from api.keys.secrets import display_prefix, generate_key, hash_key
 from api.tenants.service import get_tenant
-
-MAX_USER_ID_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -29,8 +28,7 @@ async def ensure_end_user(
     session: AsyncSession, tenant_id: uuid.UUID, external_id: str
 ) -> uuid.UUID:
     """The id of the tenant's end user `external_id`, created on first sight (race-safe)."""
-    if not external_id or len(external_id) > MAX_USER_ID_LENGTH:
-        raise InvalidRequest(f"user: must be 1 to {MAX_USER_ID_LENGTH} characters")
+    check_user_id(external_id, "user")
     stmt = (
         insert(EndUser)
         .values(id=uuid.uuid4(), tenant_id=tenant_id, external_id=external_id)
@@ -50,6 +48,8 @@ async def create_key(
     name: str | None = None,
     user: str | None = None,
 ) -> CreatedKey:
+    if name is not None:
+        check_text(name, "name", MAX_NAME_LENGTH)
     await get_tenant(session, tenant_id)
     end_user_id = await ensure_end_user(session, tenant_id, user) if user is not None else None
     key = generate_key()

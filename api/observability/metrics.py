@@ -3,9 +3,9 @@ reached through `AppState.metrics` (never the global default registry, so many a
 one process, as the tests do). `GET /metrics` serves it.
 
 Every update is O(1) per request — at the quota decision and at the settlement, never per
-chunk — and label sets are small and bounded: endpoint (`chat`, `messages`), ledger status,
-model (only priced models get this far), token kind, quota kind, and upstream error type
-(folded to a known list).
+chunk — and label sets are small and bounded: endpoint (`chat`, `messages`,
+`chat_completions`), ledger status, model (only priced models get this far), token kind, quota
+kind, and upstream error type (folded to a known list).
 
 Each server process has its own registry: with `tollgate serve --workers N` a scrape reaches one
 worker. The ledger (`GET /admin/usage`) is the exact, global record; these are for monitoring.

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from api.inputs import MAX_USER_ID_LENGTH, text_problem
 from api.openai.capabilities import Capabilities, capabilities
 from api.openai.errors import OpenAIRequestError, UnsupportedParameter
 from api.openai.messages import convert_messages
 from api.openai.tools import convert_response_format, convert_tool_choice, convert_tools
-from api.tenants.users import MAX_USER_ID_LENGTH as MAX_USER_LENGTH
 
 DEFAULT_MAX_TOKENS = 4096
 MIN_THINKING_BUDGET = 1024
@@ -284,10 +284,11 @@ def _user(body: dict[str, Any]) -> str | None:
         value = body.get(name)
         if value is None:
             continue
-        if not isinstance(value, str) or not 1 <= len(value) <= MAX_USER_LENGTH:
-            raise OpenAIRequestError(
-                f"{name}: must be a string of 1 to {MAX_USER_LENGTH} characters", name
-            )
+        if not isinstance(value, str):
+            raise OpenAIRequestError(f"{name}: must be a string", name)
+        problem = text_problem(value, MAX_USER_ID_LENGTH)
+        if problem is not None:
+            raise OpenAIRequestError(f"{name}: {problem}", name)
         found[name] = value
     if len(set(found.values())) > 1:
         raise OpenAIRequestError("user and safety_identifier disagree; send one", "user")

@@ -14,16 +14,18 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER, InvalidRequest
 from api.http.body import read_body
+from api.http.docs import CHAT_BODY, json_body
+from api.http.jsonbody import parse_json_object
+from api.inputs import check_user_id
 from api.metering.meter import text_of_delta
 from api.metering.sse import SSEScanner
 from api.pricing.cost import format_usd
 from api.proxy.relay import STREAM_HEADERS
-from api.proxy.request import parse_json_object
+from api.proxy.request import check_max_tokens, check_model
 from api.proxy.service import begin, start_stream
 from api.proxy.stream import MeteredStream
 from api.proxy.upstream import forwarded_headers
 from api.state import State
-from api.tenants.users import check_user_id
 
 router = APIRouter(tags=["tenant"])
 
@@ -42,20 +44,20 @@ def build_upstream_body(
         messages = [{"role": "user", "content": message}]
     elif not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages: must be a non-empty list")
-    model = body.get("model") or default_model
-    if not isinstance(model, str):
-        raise InvalidRequest("model: must be a string")
-    max_tokens = body.get("max_tokens", DEFAULT_MAX_TOKENS)
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise InvalidRequest("max_tokens: must be a positive integer")
+    given = body.get("model")
+    model = default_model if given is None else check_model(given)
+    max_tokens = check_max_tokens(body.get("max_tokens", DEFAULT_MAX_TOKENS))
     upstream: dict[str, Any] = {
         "model": model,
         "max_tokens": max_tokens,
         "messages": messages,
         "stream": True,
     }
-    if body.get("system") is not None:
-        upstream["system"] = body["system"]
+    system = body.get("system")
+    if system is not None:
+        if not isinstance(system, str | list):
+            raise InvalidRequest("system: must be a string or a list of content blocks")
+        upstream["system"] = system
     user = check_user_id(body["user"], "user") if body.get("user") is not None else None
     if user is not None:
         upstream["metadata"] = {"user_id": user}
@@ -103,7 +105,7 @@ async def chat_events(call: MeteredStream) -> AsyncIterator[ServerSentEvent]:
             call.disconnect()
 
 
-@router.post("/chat", response_model=None)
+@router.post("/chat", response_model=None, openapi_extra=json_body(CHAT_BODY))
 async def chat(request: Request, caller: Caller, state: State) -> EventSourceResponse:
     raw = await read_body(request, state.settings.max_body_bytes)
     upstream_body, user = build_upstream_body(parse_json_object(raw), state.settings.default_model)

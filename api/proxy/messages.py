@@ -9,8 +9,10 @@ from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
+from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
+from api.http.jsonbody import parse_json_object
 from api.proxy.relay import RelayResponse
-from api.proxy.request import parse_json_object, parse_messages_request
+from api.proxy.request import parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import forwarded_headers, read_whole
 from api.state import State
@@ -18,7 +20,7 @@ from api.state import State
 router = APIRouter(tags=["tenant"])
 
 
-@router.post("/v1/messages", response_model=None)
+@router.post("/v1/messages", response_model=None, openapi_extra=json_body(MESSAGES_BODY))
 async def create_message(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     parsed = parse_messages_request(raw)
@@ -48,7 +50,12 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
     return RelayResponse(stream, headers)
 
 
-@router.post("/v1/messages/count_tokens")
+@router.post(
+    "/v1/messages/count_tokens",
+    response_model=None,
+    responses={200: {"content": {"application/json": {"schema": {"type": "object"}}}}},
+    openapi_extra=json_body(COUNT_TOKENS_BODY),
+)
 async def count_tokens(request: Request, caller: Caller, state: State) -> Response:
     """Forwarded as is; not billed and not in the ledger. Upstream failures answer as their
     exceptions say (api/proxy/upstream.py)."""

@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from api.errors import InvalidRequest, NotFound, PermissionDenied
+from api.http.jsonbody import parse_json_object
+from api.inputs import check_user_id, clip
 from api.keys.principal import Principal
 from api.pricing.book import PriceBook
 from api.pricing.resolve import Resolved, resolve, unknown_model_message
 from api.quotas.plans import model_allowed
-from api.tenants.users import check_user_id
 
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("request body must be a JSON object")
-    return body
+MAX_TOKENS_BOUND = 2**31 - 1
+MAX_WEB_SEARCHES = 1_000_000
+MAX_MODEL_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -35,24 +29,63 @@ class MessagesRequest:
     fast: bool  # speed: "fast" asked for
 
 
+def check_model(value: object, field: str = "model") -> str:
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"{field}: Field required (a model id)")
+    if len(value) > MAX_MODEL_LENGTH:
+        raise InvalidRequest(f"{field}: unknown model {clip(value)}")
+    return value
+
+
+def check_max_tokens(value: object, field: str = "max_tokens") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS_BOUND:
+        raise InvalidRequest(f"{field}: must be an integer from 1 to {MAX_TOKENS_BOUND}")
+    return value
+
+
+def check_tools(body: dict[str, Any]) -> None:
+    """`tools` is a list; web search tools' `max_uses` are bounded (they are reserved)."""
+    tools = body.get("tools")
+    if tools is None:
+        return
+    if not isinstance(tools, list):
+        raise InvalidRequest("tools: must be a list")
+    total = 0
+    for i, tool in enumerate(tools):
+        if not isinstance(tool, dict):
+            raise InvalidRequest(f"tools.{i}: must be an object")
+        uses = tool.get("max_uses")
+        if uses is None:
+            continue
+        if isinstance(uses, bool) or not isinstance(uses, int) or uses < 1:
+            raise InvalidRequest(f"tools.{i}.max_uses: must be a positive integer")
+        total += uses
+        if total > MAX_WEB_SEARCHES:
+            raise InvalidRequest(f"tools: at most {MAX_WEB_SEARCHES} uses in all")
+
+
+def end_user_of(body: dict[str, Any]) -> str | None:
+    metadata = body.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise InvalidRequest("metadata: must be an object")
+    user = metadata.get("user_id")
+    return None if user is None else check_user_id(user, "metadata.user_id")
+
+
 def parse_messages_request(raw: bytes) -> MessagesRequest:
     body = parse_json_object(raw)
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise InvalidRequest("model: Field required")
-    max_tokens = body.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise InvalidRequest("max_tokens: Field required (a positive integer)")
+    model = check_model(body.get("model"))
+    max_tokens = check_max_tokens(body.get("max_tokens"))
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest("messages: Field required (a non-empty list)")
     stream = body.get("stream", False)
     if not isinstance(stream, bool):
         raise InvalidRequest("stream: must be a boolean")
-    user = None
-    metadata = body.get("metadata")
-    if isinstance(metadata, dict) and metadata.get("user_id") is not None:
-        user = check_user_id(metadata["user_id"], "metadata.user_id")
+    check_tools(body)
+    user = end_user_of(body)
     return MessagesRequest(body, model, max_tokens, stream, user, body.get("speed") == "fast")
 
 
@@ -64,7 +97,9 @@ def price_for(
     found = resolve(book, model, at, family=family)
     ids = (model,) if found is None or found.fallback else (model, found.price.model)
     if not model_allowed(principal.allowed_models, *ids):
-        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+        raise PermissionDenied(
+            f"model: {clip(model)} is not available on the {principal.plan_code} plan"
+        )
     if found is None:
         raise NotFound(unknown_model_message(model))
     return found

@@ -51,10 +51,10 @@ class UpstreamRefused(EndedBeforeStream, TollgateError):
         self.error_type = error_type or "api_error"
         self.ledger_error_type = error_type
         self.upstream_request_id = headers.get("request-id")
-        self._body = body
+        self.upstream_body = body
 
     def body(self, request_id: str) -> bytes:
-        return self._body
+        return self.upstream_body
 
 
 class UpstreamUnreachable(EndedBeforeStream, BadGateway):

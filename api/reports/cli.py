@@ -24,7 +24,7 @@ async def _print_report(url: str, query: ReportQuery) -> None:
             sys.stdout.buffer.write(chunk)
         sys.stdout.buffer.flush()
         return
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.connect() as conn:
             body = await usage_report(conn, query)
@@ -41,7 +41,7 @@ def usage_command(url: str, options: Mapping[str, str | None]) -> None:
 
 
 async def _seed(url: str, plan: SeedPlan) -> SeedResult:
-    engine = create_async_engine(url, poolclass=NullPool)
+    engine = create_async_engine(url, poolclass=NullPool, hide_parameters=True)
     try:
         async with engine.begin() as conn:
             return await seed(conn, plan)

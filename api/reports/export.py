@@ -92,7 +92,9 @@ def csv_statement(query: ReportQuery) -> Statement:
 async def stream_copy(url: URL, statement: Statement) -> AsyncGenerator[bytes, None]:
     """The CSV bytes of `COPY (statement) TO STDOUT`, header first, on a connection of its
     own that is closed when the export ends or the consumer stops."""
-    engine = create_async_engine(url, poolclass=NullPool, connect_args={"timeout": 10})
+    engine = create_async_engine(
+        url, poolclass=NullPool, hide_parameters=True, connect_args={"timeout": 10}
+    )
     try:
         async with engine.connect() as conn:
             raw = await conn.get_raw_connection()

@@ -9,14 +9,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Plan, Tenant
 from api.errors import InvalidRequest, NotFound
+from api.inputs import MAX_NAME_LENGTH, check_text, clip
 
 
 async def create_tenant(session: AsyncSession, name: str, plan_code: str = "free") -> Tenant:
-    name = name.strip()
-    if not name:
-        raise InvalidRequest("name: must not be empty")
+    name = check_text(name.strip(), "name", MAX_NAME_LENGTH)
     if await session.get(Plan, plan_code) is None:
-        raise InvalidRequest(f"plan: unknown plan {plan_code!r}")
+        raise InvalidRequest(f"plan: unknown plan {clip(plan_code)}")
     tenant = Tenant(id=uuid.uuid4(), name=name, plan_code=plan_code)
     session.add(tenant)
     await session.flush()

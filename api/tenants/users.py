@@ -8,9 +8,6 @@ import uuid
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.errors import InvalidRequest
-
-MAX_USER_ID_LENGTH = 256
 _CACHE_MAX = 200_000
 
 _ENSURE = text(
@@ -29,12 +26,6 @@ _ENSURE = text(
 
 
 _FIND = text("SELECT id FROM end_users WHERE tenant_id = :tenant_id AND external_id = :external_id")
-
-
-def check_user_id(external_id: object, field: str) -> str:
-    if not isinstance(external_id, str) or not 1 <= len(external_id) <= MAX_USER_ID_LENGTH:
-        raise InvalidRequest(f"{field}: must be a string of 1 to {MAX_USER_ID_LENGTH} characters")
-    return external_id
 
 
 class UserDirectory:

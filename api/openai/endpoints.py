@@ -1,0 +1,133 @@
+"""`POST /v1/chat/completions`: OpenAI's API on top of the /v1/messages request path.
+
+The body is translated to an Anthropic Messages body first (refusals are 400s before anything
+is reserved); then admission, reservation, quotas, the upstream call, metering, the ledger row
+(endpoint `chat_completions`) and the disconnect rules are exactly those of /v1/messages.
+Every error on this route, ours or the upstream's, is rendered in OpenAI's error shape."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.routing import APIRoute
+from starlette.responses import Response
+
+from api.auth.tenant import Caller
+from api.errors import REQUEST_ID_HEADER, TollgateError, request_id_of
+from api.http.body import read_body
+from api.ledger.metered import MeteredRequest
+from api.openai.errors import (
+    OpenAIRequestError,
+    error_json,
+    openai_error_shape,
+    request_error_json,
+    translate_error_body,
+)
+from api.openai.jsonbody import parse_strict_object
+from api.openai.relay import ChunkStreamResponse
+from api.openai.request import ChatRequest, translate_request
+from api.openai.response import translate_message
+from api.openai.stream import ChunkTranslator
+from api.proxy.service import begin, call_whole, start_stream
+from api.proxy.upstream import UpstreamRefused, forwarded_headers
+from api.state import AppState, State
+
+ENDPOINT = "chat_completions"
+_KEPT_ERROR_HEADERS = ("retry-after", "request-id")
+
+
+def _json(status: int, body: bytes, headers: dict[str, str]) -> Response:
+    return Response(body, status, headers, media_type="application/json")
+
+
+class OpenAIRoute(APIRoute):
+    """Renders every TollgateError (auth, 402/429 quotas with their headers, unknown model...)
+    and every refusal in OpenAI's error shape instead of Anthropic's."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def openai_errors(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except OpenAIRequestError as exc:
+                rid = request_id_of(request)
+                return _json(400, request_error_json(exc), {REQUEST_ID_HEADER: rid})
+            except UpstreamRefused as exc:  # the upstream's own error, translated
+                rid = request_id_of(request)
+                return _refused(exc.status, exc.upstream_body, exc.headers, rid)
+            except TollgateError as exc:
+                rid = request_id_of(request)
+                shape = openai_error_shape(exc.status, exc.error_type)
+                body = error_json(exc.message, shape.type, None, shape.code)
+                return _json(shape.status, body, {**exc.headers, REQUEST_ID_HEADER: rid})
+
+        return openai_errors
+
+
+router = APIRouter(tags=["tenant"], route_class=OpenAIRoute)
+
+
+def _refused(status: int, body: bytes, headers: dict[str, str], rid: str) -> Response:
+    openai_status, openai_body = translate_error_body(status, body)
+    kept = {k: v for k, v in headers.items() if k in _KEPT_ERROR_HEADERS}
+    return _json(openai_status, openai_body, {**kept, REQUEST_ID_HEADER: rid})
+
+
+@router.post("/v1/chat/completions", response_model=None)
+async def chat_completions(request: Request, caller: Caller, state: State) -> Response:
+    raw = await read_body(request, state.settings.max_body_bytes)
+    chat = translate_request(parse_strict_object(raw))
+    upstream_raw = json.dumps(chat.body, ensure_ascii=False).encode()
+    metered = await begin(
+        state,
+        caller,
+        chat.model,
+        chat.user,
+        ENDPOINT,
+        raw_body=upstream_raw,
+        body=chat.body,
+        max_tokens=chat.max_tokens,
+    )
+    rid = str(metered.ctx.request_id)
+    request.state.request_id = rid
+    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
+    async with metered:
+        if not chat.stream:
+            return await _whole(state, metered, chat, upstream_raw, upstream_headers, headers)
+        stream = await start_stream(state, metered, upstream_raw, upstream_headers)
+    if stream.upstream_request_id:
+        headers["request-id"] = stream.upstream_request_id
+    translator = ChunkTranslator(
+        chat.model, include_usage=chat.include_usage, answer_tool=chat.answer_tool
+    )
+    return ChunkStreamResponse(stream, translator, headers)
+
+
+async def _whole(
+    state: AppState,
+    metered: MeteredRequest,
+    chat: ChatRequest,
+    upstream_raw: bytes,
+    upstream_headers: dict[str, str],
+    headers: dict[str, str],
+) -> Response:
+    whole = await call_whole(state, metered, upstream_raw, upstream_headers)
+    rid = headers[REQUEST_ID_HEADER]
+    if whole.status != 200:
+        return _refused(whole.status, whole.body, whole.headers, rid)
+    try:
+        message = json.loads(whole.body)
+    except ValueError:
+        message = None
+    if not isinstance(message, dict) or message.get("type") != "message":
+        body = error_json("the upstream reply was incomplete", "server_error", None, None)
+        return _json(502, body, headers)
+    if "request-id" in whole.headers:
+        headers["request-id"] = whole.headers["request-id"]
+    completion = translate_message(message, chat.model, chat.answer_tool)
+    return _json(200, json.dumps(completion, ensure_ascii=False).encode(), headers)

@@ -61,6 +61,10 @@ class ServiceUnavailable(TollgateError):
     status, error_type = 503, "api_error"
 
 
+class Overloaded(TollgateError):
+    status, error_type = 529, "overloaded_error"
+
+
 class BadGateway(TollgateError):
     status, error_type = 502, "api_error"
 

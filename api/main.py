@@ -13,9 +13,11 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.admin import prices as price_admin
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
+from api.db.errors import install_database_error_handlers
 from api.errors import install_error_handlers
 from api.files import endpoints as files
 from api.http.failsafe import FailsafeMiddleware
@@ -96,21 +98,32 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            engine = make_engine(database_url)
+            engine = make_engine(
+                database_url,
+                pool_size=settings.db_pool_size,
+                pool_timeout_s=float(settings.db_admission_wait_s),
+            )
             stack.push_async_callback(engine.dispose)
             base_url, api_key, simulated = await _upstream(settings, stack)
             upstream = _upstream_client(base_url, api_key, settings)
             stack.push_async_callback(upstream.close)
             owner = owner_name()
-            writer = LedgerWriter(engine, Spool(settings.data_dir / "spool", owner))
-            writer.start()
-            ledger = Ledger(writer)
-            stack.push_async_callback(ledger.stop)  # waits for pumps, then stops the writer
-            metrics = Metrics()  # a registry per app, never the global default
-            ledger.observe(metrics)
+            # The heartbeat stops last (callbacks run in reverse): while this process still
+            # settles its streams, no other replica may take it for dead and reap them.
             reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
             await reaper.start()
             stack.push_async_callback(reaper.stop)
+            writer = LedgerWriter(
+                engine,
+                Spool(settings.data_dir / "spool", owner),
+                admission_wait_s=float(settings.db_admission_wait_s),
+                write_timeout_s=float(settings.db_write_timeout_s),
+            )
+            writer.start()
+            ledger = Ledger(writer)
+            stack.push_async_callback(ledger.stop)  # settles every pump, then stops the writer
+            metrics = Metrics()  # a registry per app, never the global default
+            ledger.observe(metrics)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)
             await prices.start()
@@ -152,6 +165,7 @@ def create_app(
         redoc_url=None,
     )
     install_error_handlers(app)
+    install_database_error_handlers(app)
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
     # Added last = outermost: the limits see every request before anything else runs.
     app.add_middleware(FailsafeMiddleware)
@@ -165,6 +179,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)

@@ -3,9 +3,11 @@ or N worker processes (each configures the same JSON logging through uvicorn's `
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import uvicorn
@@ -29,6 +31,15 @@ class _AnnouncingServer(uvicorn.Server):
         if self.started and self._on_ready is not None:
             self._on_ready()
 
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """uvicorn re-raises a captured signal after a clean shutdown, so a SIGTERM'd `serve`
+        would exit 143, which supervisors count as a failure. A SIGTERM that led to a clean
+        stop (streams finished or settled) exits 0; SIGINT keeps uvicorn's behaviour."""
+        with super().capture_signals():
+            yield
+            self._captured_signals = [s for s in self._captured_signals if s != signal.SIGTERM]
+
 
 def run_server(
     settings: Settings,
@@ -49,7 +60,9 @@ def run_server(
         "log_level": settings.log_level,
         "access_log": False,
         "log_config": log_config,
-        "timeout_graceful_shutdown": 10,
+        # SIGTERM: stop accepting, let streams run this long, then cut them (each is settled
+        # with what was seen before the heartbeat stops; see api/main.py).
+        "timeout_graceful_shutdown": float(settings.shutdown_grace_s),
     }
     if workers <= 1:
         app = create_app(settings, location.url, load_billing_settings())

@@ -115,6 +115,18 @@ class Settings(BaseSettings):
     reaper_stale_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_REAPER_STALE_S"), gt=0, le=3600)
     ] = Decimal(30)
+    db_pool_size: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_DB_POOL_SIZE"), gt=0, le=1000)
+    ] = 16
+    db_admission_wait_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_DB_ADMISSION_WAIT_S"), gt=0, le=600)
+    ] = Decimal(10)
+    db_write_timeout_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_DB_WRITE_TIMEOUT_S"), gt=0, le=600)
+    ] = Decimal(30)
+    shutdown_grace_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_SHUTDOWN_GRACE_S"), ge=0, le=86400)
+    ] = Decimal(60)
     max_body_bytes: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_MAX_BODY_BYTES"), gt=0)
     ] = 8 * 1024 * 1024

@@ -28,9 +28,15 @@ Output: a human summary, or `--json` (one JSON object on stdout). With `--marker
 `#MEASURE_START` and `#MEASURE_END` are printed (flushed) around the measured window so that an
 orchestrator can sample the server's CPU over exactly that window.
 
+`--api openai` speaks OpenAI's chat.completions instead (for `/v1/chat/completions` on Tollgate,
+`/chat/completions` on LiteLLM): the body has `stream_options.include_usage`, the key goes in
+`Authorization: Bearer`, no `anthropic-version` is sent, the first token is the first chunk whose
+delta starts with `"content"`, and a complete stream ends with `data: [DONE]`.
+
 Usage:
   python bench/loadgen.py --url http://127.0.0.1:8000/v1/messages --key tg_live_... \
       --concurrency 32 --duration 10 --warmup 2 --json
+  python bench/loadgen.py --api openai --url http://127.0.0.1:8000/v1/chat/completions ...
 """
 
 from __future__ import annotations
@@ -45,9 +51,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-DELTA = b"content_block_delta"
-STOP = b"event: message_stop"
-TAIL = max(len(DELTA), len(STOP)) - 1
+# (first-token marker, end-of-stream marker) per API
+MARKERS = {
+    "anthropic": (b"content_block_delta", b"event: message_stop"),
+    "openai": (b'"delta":{"content":', b"data: [DONE]"),
+}
 
 perf = time.perf_counter
 
@@ -71,7 +79,9 @@ class Conn(asyncio.Protocol):
 
     The response parser handles chunked and content-length bodies (and close-delimited ones)."""
 
-    def __init__(self) -> None:
+    def __init__(self, api: str = "anthropic") -> None:
+        self._delta_marker, self._stop_marker = MARKERS[api]
+        self._tail_len = max(len(self._delta_marker), len(self._stop_marker)) - 1
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._buf = bytearray()
@@ -146,7 +156,7 @@ class Conn(asyncio.Protocol):
         if res.status != 200:
             res.error = f"http {res.status}"
         elif not self._seen_stop:
-            res.error = "stream ended without message_stop"
+            res.error = "stream ended without its end marker"
         else:
             res.ok = True
         if not self._done.done():
@@ -163,12 +173,12 @@ class Conn(asyncio.Protocol):
         if not res.t_ttfb:
             res.t_ttfb = now - self._t0
         window = self._tail + bytes(data)
-        if not self._seen_delta and DELTA in window:
+        if not self._seen_delta and self._delta_marker in window:
             self._seen_delta = True
             res.t_ttft = now - self._t0
-        if not self._seen_stop and STOP in window:
+        if not self._seen_stop and self._stop_marker in window:
             self._seen_stop = True
-        self._tail = window[-TAIL:]
+        self._tail = window[-self._tail_len :]
 
     def _parse(self) -> None:
         buf = self._buf
@@ -293,25 +303,33 @@ class Stats:
 
 
 def build_request(
-    host: str, path: str, key: str, model: str, tokens: int, extra: list[str]
+    host: str,
+    path: str,
+    key: str,
+    model: str,
+    tokens: int,
+    extra: list[str],
+    api: str = "anthropic",
 ) -> bytes:
-    body = json.dumps(
-        {
-            "model": model,
-            "max_tokens": tokens,
-            "stream": True,
-            "messages": [{"role": "user", "content": "Say hello."}],
-        },
-        separators=(",", ":"),
-    ).encode()
+    fields: dict[str, object] = {
+        "model": model,
+        "max_tokens": tokens,
+        "stream": True,
+        "messages": [{"role": "user", "content": "Say hello."}],
+    }
+    if api == "openai":
+        fields["stream_options"] = {"include_usage": True}
+        auth = [f"Authorization: Bearer {key}"]
+    else:
+        auth = [f"x-api-key: {key}", "anthropic-version: 2023-06-01"]
+    body = json.dumps(fields, separators=(",", ":")).encode()
     lines = [
         f"POST {path} HTTP/1.1",
         f"Host: {host}",
         "Content-Type: application/json",
         "Accept: text/event-stream",
         f"Content-Length: {len(body)}",
-        f"x-api-key: {key}",
-        "anthropic-version: 2023-06-01",
+        *auth,
         f"x-sim-output-tokens: {tokens}",
         *extra,
     ]
@@ -342,7 +360,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     path = url.path or "/v1/messages"
     keys = read_keys(args.keys_file) if args.keys_file else [args.key]
     payloads = [
-        build_request(f"{host}:{port}", path, k, args.model, args.tokens, args.header) for k in keys
+        build_request(f"{host}:{port}", path, k, args.model, args.tokens, args.header, args.api)
+        for k in keys
     ]
     loop = asyncio.get_running_loop()
     stats = Stats()
@@ -366,7 +385,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         mark("MEASURE_START")
 
     async def connect() -> Conn:
-        _, proto = await loop.create_connection(Conn, host, port)
+        _, proto = await loop.create_connection(lambda: Conn(args.api), host, port)
         return proto  # type: ignore[return-value]
 
     async def worker(index: int) -> None:
@@ -459,11 +478,19 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--url", required=True, help="e.g. http://127.0.0.1:8000/v1/messages")
-    p.add_argument("--key", default="sk-ant-bench", help="sent as x-api-key")
+    p.add_argument(
+        "--key", default="sk-ant-bench", help="sent as x-api-key (Bearer with --api openai)"
+    )
     p.add_argument(
         "--keys-file", help="one key per line; worker i sends key i mod N (overrides --key)"
     )
     p.add_argument("--model", default="claude-sonnet-4-6")
+    p.add_argument(
+        "--api",
+        choices=sorted(MARKERS),
+        default="anthropic",
+        help="anthropic: Messages API (default); openai: chat.completions",
+    )
     p.add_argument("--tokens", type=int, default=64, help="max_tokens and x-sim-output-tokens")
     p.add_argument("-c", "--concurrency", type=int, default=1)
     p.add_argument("-n", "--requests", type=int, default=0, help="measured requests (0: no limit)")

@@ -157,12 +157,14 @@ def run_level(
     logdir: Path,
     waits: PgWaitSampler | None = None,
     db: str | None = None,
+    api: str = "anthropic",
 ) -> Level:
-    """`key` is one key, or a Path to a file of keys (worker i uses key i mod N)."""
+    """`key` is one key, or a Path to a file of keys (worker i uses key i mod N); `api` is the
+    load generator's API (`anthropic` Messages or `openai` chat.completions)."""
     keyarg = ["--keys-file", str(key)] if isinstance(key, Path) else ["--key", key]
     cmd = [
         "taskset", "-c", CLIENT_CORE, sys.executable, str(BENCH / "loadgen.py"),
-        "--url", url, *keyarg, "--model", MODEL, "-c", str(concurrency),
+        "--url", url, *keyarg, "--model", MODEL, "-c", str(concurrency), "--api", api,
         "--warmup", str(plan["warmup"]), "--json", "--markers",
     ]  # fmt: skip
     if plan.get("requests"):
@@ -528,6 +530,12 @@ def main() -> None:
     ap.add_argument("--levels", default="1,32,128")
     ap.add_argument("--targets", default="direct,tollgate,litellm")
     ap.add_argument("--no-litellm", action="store_true")
+    ap.add_argument(
+        "--openai",
+        action="store_true",
+        help="also run Tollgate's /v1/chat/completions and LiteLLM's /chat/completions "
+        "(targets tollgate-openai, litellm-openai) after each gateway's Messages levels",
+    )
     ap.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--profile", action="store_true", help="py-spy Tollgate under c=32")
     ap.add_argument("--profile-seconds", type=float, default=12)
@@ -610,6 +618,7 @@ def main() -> None:
             key: str | Path,
             server_pid: int,
             waits: PgWaitSampler | None = None,
+            api: str = "anthropic",
         ) -> list[Level]:
             out = []
             for c in levels:
@@ -619,7 +628,7 @@ def main() -> None:
                 log(f"{target} c={c} ...")
                 lv = run_level(
                     target, url, key, c, server_pid, sim.pid, plan, logdir, waits,
-                    db if target == "tollgate" else None,
+                    db if target.startswith("tollgate") else None, api,
                 )  # fmt: skip
                 r = lv.result
                 log(
@@ -631,7 +640,7 @@ def main() -> None:
                     f"peak RSS {lv.server_peak_rss_mb} MB"
                 )
                 out.append(lv)
-                if target == "tollgate":
+                if target.startswith("tollgate"):
                     lv.ledger = check_ledger(lv)
                     log(f"  ledger: {lv.ledger}")
                 if lv.pg_waits:
@@ -699,6 +708,11 @@ def main() -> None:
                 waits.start()
             try:
                 levels_out += levels_for("tollgate", gw_url, key, gw.pid, waits)
+                if args.openai:
+                    oa_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+                    levels_out += levels_for(
+                        "tollgate-openai", oa_url, key, gw.pid, waits, "openai"
+                    )
             finally:
                 if waits is not None:
                     waits.stop()
@@ -777,6 +791,15 @@ def main() -> None:
                 levels_out += levels_for(
                     "litellm", f"http://127.0.0.1:{lport}/v1/messages", master, lt.pid
                 )
+                if args.openai:
+                    levels_out += levels_for(
+                        "litellm-openai",
+                        f"http://127.0.0.1:{lport}/chat/completions",
+                        master,
+                        lt.pid,
+                        None,
+                        "openai",
+                    )
                 stop(lt)
     finally:
         for p in reversed(procs):
@@ -816,6 +839,51 @@ def main() -> None:
     log(f"wrote {results / args.name}.md and .json; logs in {logdir}")
 
 
+_RATIOS = (
+    ("tollgate", "litellm", "Tollgate / LiteLLM throughput (Messages)", "x"),
+    ("tollgate-openai", "litellm-openai", "Tollgate / LiteLLM throughput (chat.completions)", "x"),
+    ("tollgate-openai", "tollgate", "Tollgate chat.completions / Messages throughput", "%"),
+    ("litellm-openai", "litellm", "LiteLLM chat.completions / Messages throughput", "%"),
+)
+
+
+def throughput_ratios(levels: list[Level]) -> list[str]:
+    """One line per pair of targets that both ran: their req/s ratio at each level."""
+    by = {(lv.target, lv.concurrency): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
+    lines: list[str] = []
+    for top, bottom, title, unit in _RATIOS:
+        shown = [
+            f"c={c}: "
+            + (
+                f"{by[top, c] / by[bottom, c]:.1f}x"
+                if unit == "x"
+                else f"{100 * by[top, c] / by[bottom, c]:.0f}%"
+            )
+            for (t, c) in sorted(by)
+            if t == top and by.get((bottom, c))
+        ]
+        if shown:
+            lines.append(f"{title}: " + ", ".join(shown))
+    # Under interference (other work on the machine) a gateway gets less than its core, so
+    # also compare requests per second of the gateway's own CPU.
+    per_cpu = {
+        (lv.target, lv.concurrency): float(lv.result["rps"]) / (lv.server_cpu_pct / 100)  # type: ignore[arg-type]
+        for lv in levels
+        if lv.server_cpu_pct > 0
+    }
+    shown = [
+        f"c={c}: {100 * per_cpu[t, c] / per_cpu['tollgate', c]:.0f}%"
+        for (t, c) in sorted(per_cpu)
+        if t == "tollgate-openai" and per_cpu.get(("tollgate", c))
+    ]
+    if shown:
+        lines.append(
+            "Tollgate chat.completions / Messages, requests per second of gateway CPU: "
+            + ", ".join(shown)
+        )
+    return ["", *lines] if lines else []
+
+
 def render(
     levels: list[Level],
     prof: dict | None,
@@ -825,7 +893,6 @@ def render(
 ) -> str:
     m = machine()
     direct = {lv.concurrency: lv for lv in levels if lv.target == "direct"}
-    litellm = {lv.concurrency: lv for lv in levels if lv.target == "litellm"}
     lines = [
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['memory']} RAM, Linux {m['kernel']}, "
         f"Python {m['python']}. Gateway on core {GATEWAY_CORE}; simulator + load generator on "
@@ -865,15 +932,7 @@ def render(
             f"| {lv.other_cpu_pct:.0f}% | {busy} | {ledger} "
             f"| {sessions} |"
         )
-    tg = {lv.concurrency: lv for lv in levels if lv.target == "tollgate"}
-    if tg and litellm:
-        lines.append("")
-        ratios = [
-            f"c={c}: {float(tg[c].result['rps']) / float(litellm[c].result['rps']):.1f}x"  # type: ignore[arg-type]
-            for c in sorted(tg)
-            if c in litellm and float(litellm[c].result["rps"])  # type: ignore[arg-type]
-        ]
-        lines.append("Tollgate / LiteLLM throughput: " + ", ".join(ratios))
+    lines += throughput_ratios(levels)
     if prof:
         pc = prof.get("concurrency", 32)
         lines += ["", f"py-spy, Tollgate under c={pc} (own time, top 15):", ""]

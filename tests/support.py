@@ -77,7 +77,6 @@ def gateway_settings(data_dir: Path, upstream_url: str, **overrides: Any) -> Set
         "upstream": "simulated",
         "anthropic_base_url": upstream_url,
         "upstream_max_retries": 0,
-        "key_cache_ttl_s": 0,
     }
     values.update(overrides)
     return Settings(**values)

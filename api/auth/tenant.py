@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
-from api.db.errors import DB_ERRORS, DatabaseDown
+from api.db.errors import DB_ERRORS, unavailable
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.http.throttle import Throttle, client_address
 from api.keys.principal import KeyEntry, Principal
@@ -50,8 +50,8 @@ async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     try:
         async with state.engine.connect() as conn:
             row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).mappings().first()
-    except DB_ERRORS:
-        raise DatabaseDown from None
+    except DB_ERRORS as exc:
+        raise unavailable(exc) from None
     expires = time.monotonic() + state.key_cache.ttl_s
     if row is None or row["revoked"]:
         return KeyEntry(None, False, expires)

@@ -52,15 +52,16 @@ def locate_database(settings: Settings) -> DatabaseLocation:
     return DatabaseLocation(to_asyncpg_url(embedded.start()), embedded)
 
 
-def make_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
+def make_engine(url: str, *, pool_size: int = 8, pool_timeout_s: float = 5.0) -> AsyncEngine:
     # No overflow: a connection is held for one short statement, so waiting for a pooled one
-    # is far cheaper than opening (and then closing) a new session under load.
+    # is far cheaper than opening (and then closing) a new session under load. A wait past
+    # `pool_timeout_s` raises sqlalchemy's TimeoutError: "busy" (529), not "down" (503).
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,
         pool_pre_ping=False,
-        pool_timeout=5,
+        pool_timeout=pool_timeout_s,
         hide_parameters=True,  # bound values (key hashes, names, user ids) stay out of logs
         connect_args={"timeout": 5, "command_timeout": 10},
     )

@@ -186,6 +186,11 @@ class UsageLedger(Base):
             postgresql_where=text("status = 'in_flight'"),
         ),
         Index(
+            "ix_usage_ledger_in_flight_owner",
+            "owner",
+            postgresql_where=text("status = 'in_flight'"),
+        ),
+        Index(
             "uq_usage_ledger_batch_request",
             "batch_id",
             "custom_id",

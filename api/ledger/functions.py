@@ -33,6 +33,13 @@ _SETTLE = text(
 )
 
 
+_OWN_IN_FLIGHT = text(
+    "SELECT id FROM usage_ledger WHERE status = 'in_flight' AND owner = :owner "
+    "AND endpoint <> 'batch'"
+)
+_VOID = text("SELECT tollgate_void(:id)")
+
+
 @dataclass(frozen=True)
 class OpenRequest:
     id: uuid.UUID
@@ -124,12 +131,23 @@ async def settle(conn: AsyncConnection, settlement: Settlement) -> bool:
     return bool((await conn.execute(_SETTLE, settlement.params())).scalar_one())
 
 
+async def own_in_flight(conn: AsyncConnection, owner: str) -> list[uuid.UUID]:
+    """The ids of `owner`'s in-flight rows (batch rows, settled by the batch settler, aside)."""
+    return list((await conn.execute(_OWN_IN_FLIGHT, {"owner": owner})).scalars())
+
+
+async def void(conn: AsyncConnection, request_id: uuid.UUID) -> bool:
+    """Undo a reservation whose request never reached the upstream: delete the in-flight row
+    and release its reservation and slot. False if the row is not in flight (any more)."""
+    return bool((await conn.execute(_VOID, {"id": request_id})).scalar_one())
+
+
 def _shallow(obj: OpenRequest | Settlement | Reservation) -> dict[str, Any]:
     """Field values as a dict, without `asdict`'s deep copy (this runs twice per request)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-SQL_FUNCTIONS = ("tollgate_reserve", "tollgate_settle")
+SQL_FUNCTIONS = ("tollgate_reserve", "tollgate_settle", "tollgate_void")
 
 
 def definition(name: str) -> str:

@@ -6,6 +6,7 @@ shutdown waits for them to settle."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -14,6 +15,8 @@ from api.ledger.functions import OpenRequest, Reservation, Settlement
 from api.ledger.metered import CallContext, MeteredRequest
 from api.ledger.writer import LedgerWriter
 from api.pricing.model import ModelPrice
+
+log = logging.getLogger(__name__)
 
 
 class LedgerObserver(Protocol):
@@ -75,13 +78,16 @@ class Ledger:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def stop(self, grace_s: float = 10.0) -> None:
-        """Let running pumps finish (a pump still running after `grace_s` is cancelled and
-        settles with what it saw), then stop the writer."""
+    async def stop(self, grace_s: float = 5.0) -> None:
+        """Settle every pump still running, then stop the writer. The server has already given
+        streams their grace period (TOLLGATE_SHUTDOWN_GRACE_S) before this runs; a pump still
+        running `grace_s` later (a drain whose client was cut) is cancelled, which settles it
+        with what it saw (written, or spooled)."""
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=grace_s)
             for task in late:
                 task.cancel()
             if late:
-                await asyncio.wait(late, timeout=grace_s)
+                log.warning("shutdown: %d streams cut and billed for what was seen", len(late))
+                await asyncio.wait(late, timeout=self.writer.write_timeout_s + 5)
         await self.writer.stop()

@@ -1,18 +1,35 @@
-"""The ledger writer: opens in-flight rows (failing closed when the database is down) and
-settles them, falling back to the durable spool when the database cannot take a settlement.
-A background loop drains the spool whenever the database answers again."""
+"""The ledger writer: opens in-flight rows (failing closed when the database is down or too
+busy) and settles them, falling back to the durable spool when the database cannot take a
+settlement. A background loop drains the spool whenever the database answers again, and
+releases this process's orphans.
+
+Orphans: a reserve whose answer never reached us (our timeout fired after Postgres committed)
+leaves an in-flight row, a reservation and a concurrency slot that no request will settle. The
+writer knows every request id it has open (from just before the reserve is sent until its
+settlement is in Postgres, spooled ones included), so any in-flight row of this owner that is
+not in that set is an orphan: the loop voids it (`tollgate_void`: the row is deleted and its
+reservation and slot released — the request never reached the upstream)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.db.errors import DB_ERRORS, DatabaseDown
-from api.ledger.functions import OpenRequest, Reservation, Settlement, reserve, settle
+from api.db.errors import DB_ERRORS, unavailable
+from api.ledger.functions import (
+    OpenRequest,
+    Reservation,
+    Settlement,
+    own_in_flight,
+    reserve,
+    settle,
+    void,
+)
 from api.ledger.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -24,31 +41,48 @@ class LedgerWriter:
         engine: AsyncEngine,
         spool: Spool,
         *,
-        statement_timeout_s: float = 3.0,
+        admission_wait_s: float = 10.0,
+        write_timeout_s: float = 30.0,
         drain_interval_s: float = 2.0,
     ) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.spool = spool
         self.owner = spool.owner
-        self._timeout = statement_timeout_s
+        self._admission_wait = admission_wait_s
+        self._timeout = self.write_timeout_s = write_timeout_s
         self._interval = drain_interval_s
+        self._open: set[uuid.UUID] = set()  # reserve sent, settlement not yet in Postgres
         self._drainer: asyncio.Task[None] | None = None
 
     async def open(self, row: OpenRequest) -> Reservation:
-        """Reserve and write the in-flight row (if every limit allows); a database that does
-        not answer means 503, and nothing is spent."""
+        """Reserve and write the in-flight row (if every limit allows). A database that cannot
+        be reached means 503; one that does not answer within the admission bound means 529.
+        Either way the client is told nothing was spent, so a row Postgres committed anyway
+        becomes an orphan that `release_orphans` voids."""
+        self._open.add(row.id)
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                return await reserve(conn, row)
-        except DB_ERRORS:
-            log.warning("ledger unavailable; refusing request", extra={"request_id": str(row.id)})
-            raise DatabaseDown from None
+            async with asyncio.timeout(self._admission_wait), self._engine.connect() as conn:
+                decision = await reserve(conn, row)
+        except DB_ERRORS as exc:
+            self._open.discard(row.id)
+            refusal = unavailable(exc)
+            log.warning(
+                "ledger %s; refusing request (%s)",
+                "busy" if refusal.status == 529 else "unavailable",
+                type(exc).__name__,
+                extra={"request_id": str(row.id)},
+            )
+            raise refusal from None
+        if decision.outcome != "ok":
+            self._open.discard(row.id)  # refused: no row was written
+        return decision
 
     async def settle(self, settlement: Settlement) -> None:
         """Make the row final, or spool it durably. Never raises for database trouble."""
         try:
             async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
                 await settle(conn, settlement)
+            self._open.discard(settlement.id)
             return
         except DB_ERRORS as exc:
             log.warning(
@@ -65,10 +99,29 @@ class LedgerWriter:
             records = await asyncio.to_thread(_read_all, self.spool, path)
             async with asyncio.timeout(self._timeout * 4), self._engine.connect() as conn:
                 for record in records:
-                    await settle(conn, Settlement.from_json(record))
+                    settlement = Settlement.from_json(record)
+                    await settle(conn, settlement)
+                    self._open.discard(settlement.id)
                     done += 1
             await asyncio.to_thread(path.unlink)
         return done
+
+    @property
+    def open_requests(self) -> int:
+        return len(self._open)
+
+    async def release_orphans(self) -> int:
+        """Void this process's in-flight rows that no open request owns; how many."""
+        released = 0
+        async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+            for request_id in await own_in_flight(conn, self.owner):
+                # Read the set after the rows: an id settled meanwhile is no longer in flight,
+                # and `tollgate_void` touches only rows still in flight.
+                if request_id not in self._open and await void(conn, request_id):
+                    released += 1
+        if released:
+            log.warning("released %d orphaned reservations (reserve timed out)", released)
+        return released
 
     async def _drain_forever(self) -> None:
         while True:
@@ -76,6 +129,7 @@ class LedgerWriter:
                 applied = await self.drain_spool()
                 if applied:
                     log.info("drained %d spooled ledger records", applied)
+                await self.release_orphans()
             except DB_ERRORS:
                 pass  # still down; the records stay spooled
             except Exception:
@@ -86,6 +140,8 @@ class LedgerWriter:
         self._drainer = asyncio.create_task(self._drain_forever(), name="ledger-spool-drain")
 
     async def stop(self) -> None:
+        """Stop the drain loop and drain the spool once more (the request pumps have been
+        settled by the ledger's `stop` before this runs)."""
         if self._drainer is not None:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)

@@ -5,6 +5,7 @@
   "last_id"}`;
 - without it (OpenAI's SDKs and most OpenAI-compatible tools): OpenAI's shape,
   `{"object": "list", "data": [{"id", "object": "model", "created", "owned_by"}]}`.
+Errors follow the same rule (OpenAI's error shape without the header).
 
 Listed: every model in the price book in force that the caller's plan allows (dated ids; an
 alias works for `GET /v1/models/{id}`)."""
@@ -21,12 +22,13 @@ from starlette.responses import Response
 from api.auth.tenant import Caller
 from api.errors import NotFound
 from api.keys.principal import Principal
+from api.openai.routing import ANTHROPIC_CLIENT_HEADER, OpenAIUnlessAnthropicRoute
 from api.pricing.book import PriceBook
 from api.pricing.model import ModelPrice
 from api.quotas.plans import model_allowed
 from api.state import State
 
-router = APIRouter(tags=["tenant"])
+router = APIRouter(tags=["tenant"], route_class=OpenAIUnlessAnthropicRoute)
 
 
 def _visible(book: PriceBook, principal: Principal) -> list[ModelPrice]:
@@ -60,7 +62,7 @@ def _json(payload: dict[str, Any]) -> Response:
 
 @router.get("/v1/models")
 async def list_models(request: Request, caller: Caller, state: State) -> Response:
-    anthropic = "anthropic-version" in request.headers
+    anthropic = ANTHROPIC_CLIENT_HEADER in request.headers
     book = state.prices.book
     prices = _visible(book, caller)
     data = [_entry(p, book.first_seen(p.model), anthropic) for p in prices]
@@ -77,4 +79,4 @@ async def get_model(model_id: str, request: Request, caller: Caller, state: Stat
     if price is None or not model_allowed(caller.allowed_models, *price.ids):
         raise NotFound(f"model: {model_id}")
     created = book.first_seen(price.model)
-    return _json(_entry(price, created, "anthropic-version" in request.headers))
+    return _json(_entry(price, created, ANTHROPIC_CLIENT_HEADER in request.headers))

@@ -8,28 +8,20 @@ Every error on this route, ours or the upstream's, is rendered in OpenAI's error
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Coroutine
-from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.routing import APIRoute
 from starlette.responses import Response
 
 from api.auth.tenant import Caller
-from api.errors import REQUEST_ID_HEADER, TollgateError, request_id_of
+from api.errors import REQUEST_ID_HEADER
 from api.http.body import read_body
 from api.ledger.metered import MeteredRequest
-from api.openai.errors import (
-    OpenAIRequestError,
-    error_json,
-    openai_error_shape,
-    request_error_json,
-    translate_error_body,
-)
+from api.openai.errors import error_json, translate_error_body
 from api.openai.jsonbody import parse_strict_object
 from api.openai.relay import ChunkStreamResponse
 from api.openai.request import ChatRequest, translate_request
 from api.openai.response import translate_message
+from api.openai.routing import OpenAIRoute, json_response
 from api.openai.stream import ChunkTranslator
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import UpstreamRefused, forwarded_headers
@@ -39,42 +31,13 @@ ENDPOINT = "chat_completions"
 _KEPT_ERROR_HEADERS = ("retry-after", "request-id")
 
 
-def _json(status: int, body: bytes, headers: dict[str, str]) -> Response:
-    return Response(body, status, headers, media_type="application/json")
-
-
-class OpenAIRoute(APIRoute):
-    """Renders every TollgateError (auth, 402/429 quotas with their headers, unknown model...)
-    and every refusal in OpenAI's error shape instead of Anthropic's."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def openai_errors(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except OpenAIRequestError as exc:
-                rid = request_id_of(request)
-                return _json(400, request_error_json(exc), {REQUEST_ID_HEADER: rid})
-            except UpstreamRefused as exc:  # the upstream's own error, translated
-                rid = request_id_of(request)
-                return _refused(exc.status, exc.upstream_body, exc.headers, rid)
-            except TollgateError as exc:
-                rid = request_id_of(request)
-                shape = openai_error_shape(exc.status, exc.error_type)
-                body = error_json(exc.message, shape.type, None, shape.code)
-                return _json(shape.status, body, {**exc.headers, REQUEST_ID_HEADER: rid})
-
-        return openai_errors
-
-
 router = APIRouter(tags=["tenant"], route_class=OpenAIRoute)
 
 
 def _refused(status: int, body: bytes, headers: dict[str, str], rid: str) -> Response:
     openai_status, openai_body = translate_error_body(status, body)
     kept = {k: v for k, v in headers.items() if k in _KEPT_ERROR_HEADERS}
-    return _json(openai_status, openai_body, {**kept, REQUEST_ID_HEADER: rid})
+    return json_response(openai_status, openai_body, {**kept, REQUEST_ID_HEADER: rid})
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -96,10 +59,13 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
     request.state.request_id = rid
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
     headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
-    async with metered:
-        if not chat.stream:
-            return await _whole(state, metered, chat, upstream_raw, upstream_headers, headers)
-        stream = await start_stream(state, metered, upstream_raw, upstream_headers)
+    try:
+        async with metered:
+            if not chat.stream:
+                return await _whole(state, metered, chat, upstream_raw, upstream_headers, headers)
+            stream = await start_stream(state, metered, upstream_raw, upstream_headers)
+    except UpstreamRefused as refused:  # settled by the owner; answered in OpenAI's shape
+        return _refused(refused.status, refused.upstream_body, refused.headers, rid)
     if stream.upstream_request_id:
         headers["request-id"] = stream.upstream_request_id
     translator = ChunkTranslator(
@@ -126,8 +92,8 @@ async def _whole(
         message = None
     if not isinstance(message, dict) or message.get("type") != "message":
         body = error_json("the upstream reply was incomplete", "server_error", None, None)
-        return _json(502, body, headers)
+        return json_response(502, body, headers)
     if "request-id" in whole.headers:
         headers["request-id"] = whole.headers["request-id"]
     completion = translate_message(message, chat.model, chat.answer_tool)
-    return _json(200, json.dumps(completion, ensure_ascii=False).encode(), headers)
+    return json_response(200, json.dumps(completion, ensure_ascii=False).encode(), headers)

@@ -32,8 +32,9 @@ from api.openai.response import completion_id, finish_reason, openai_usage, reas
 # A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal.
 _TEXT_EVENT = re.compile(
     rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d+,'
-    rb'"delta":\{"type":"text_delta","text":("(?:[^"\\\n]|\\.)*")\}\}'
+    rb'"delta":\{"type":"text_delta","text":("(?:[^"\\\n\r]|\\.)*")\}\}'
 )
+_TEXT_CHUNK = re.compile(_TEXT_EVENT.pattern + b"\n\n")  # a chunk that is exactly one
 _METERED = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
 _DONE = b"data: [DONE]\n\n"
 
@@ -77,6 +78,8 @@ class ChunkTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         """The OpenAI SSE bytes for this piece of the upstream stream (often b"")."""
+        if self._clean and (text := _TEXT_CHUNK.fullmatch(chunk)) is not None and not self.done:
+            return self._text_head + text.group(1) + self._text_tail  # still clean after it
         if self.done:
             return b""
         was_clean = self._clean
@@ -84,8 +87,6 @@ class ChunkTranslator:
         if not (was_clean and self._clean):
             return self._translate(chunk)
         # Whole events: text deltas in the upstream's layout skip the scanner entirely.
-        if (text := _TEXT_EVENT.match(chunk)) is not None and text.end() == len(chunk) - 2:
-            return self._text_head + text.group(1) + self._text_tail
         out: list[bytes] = []
         for block in chunk.split(b"\n\n")[:-1]:
             if (text := _TEXT_EVENT.fullmatch(block)) is not None:

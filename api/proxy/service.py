@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from api.db.errors import DB_ERRORS, DatabaseDown
+from api.db.errors import DB_ERRORS, unavailable
 from api.errors import InvalidRequest
 from api.keys.principal import Principal
 from api.ledger.functions import OpenRequest
@@ -75,8 +75,8 @@ async def begin(
     if end_user_id is None and user is not None:
         try:
             end_user_id = await state.users.resolve(principal.tenant_id, user)
-        except DB_ERRORS:
-            raise DatabaseDown from None
+        except DB_ERRORS as exc:
+            raise unavailable(exc) from None
     period_start, period_end = budget_period(started_at, principal.billing_period)
     row = OpenRequest(
         id=uuid.uuid4(),

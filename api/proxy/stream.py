@@ -129,7 +129,9 @@ class MeteredStream:
         except httpx2.TimeoutException:
             self._transport_error = "timeout"
         except asyncio.CancelledError:
-            pass  # close-on-disconnect or shutdown: bill what was seen
+            # close-on-disconnect, or a shutdown past its grace period that cut the client:
+            # either way the client is gone; bill what was seen
+            self.client_gone = True
         except Exception as exc:  # whatever broke the stream, the row is still settled
             log.warning("upstream stream broke: %s", type(exc).__name__)
             self._transport_error = "broken"

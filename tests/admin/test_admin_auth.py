@@ -29,12 +29,20 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", "/admin/plans/{code}", {"monthly_budget_usd": "999999"}),
     ("POST", "/admin/tenants/{tenant_id}/subscription", {"plan": "pro"}),
     ("GET", "/admin/usage", None),
+    ("GET", "/admin/prices", None),
+    ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 
 
 def _url(path: str, tenant: TenantKey) -> str:
-    return path.format(tenant_id=tenant.tenant_id, key_id=tenant.key_id, user="alice", code="pro")
+    return path.format(
+        tenant_id=tenant.tenant_id,
+        key_id=tenant.key_id,
+        user="alice",
+        code="pro",
+        model="claude-haiku-4-5",
+    )
 
 
 async def _call(

@@ -170,3 +170,16 @@ async def test_models_list_in_the_shape_each_sdk_expects(
         assert all(m.type == "model" and m.display_name.startswith("Claude") for m in models)
         model = await ac.models.retrieve("claude-sonnet-4-6")
         assert model.display_name == "Claude Sonnet 4.6"
+
+
+async def test_models_errors_follow_the_header_rule(gateway: Gateway, tenant: TenantKey) -> None:
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        auth = {"authorization": f"Bearer {tenant.key}"}
+        openai_style = await http.get("/v1/models/claude-nope-1", headers=auth)
+        anthropic_style = await http.get(
+            "/v1/models/claude-nope-1", headers={**auth, "anthropic-version": "2023-06-01"}
+        )
+    assert openai_style.status_code == anthropic_style.status_code == 404
+    assert openai_style.json()["error"]["code"] == "model_not_found"
+    assert anthropic_style.json()["type"] == "error"
+    assert anthropic_style.json()["error"]["type"] == "not_found_error"

@@ -306,9 +306,8 @@ def test_messages_that_cannot_be_translated_are_refused() -> None:
 
 
 def test_duplicate_json_keys_are_refused_at_any_depth() -> None:
-    with pytest.raises(OpenAIRequestError) as caught:
+    with pytest.raises(OpenAIRequestError, match="duplicate key 'model'"):
         parse_strict_object(b'{"model": "a", "model": "b"}')
-    assert caught.value.param == "model"
     with pytest.raises(OpenAIRequestError):
         parse_strict_object(b'{"messages": [{"role": "user", "role": "system"}]}')
     assert parse_strict_object(b'{"a": {"b": 1}, "b": 2}') == {"a": {"b": 1}, "b": 2}

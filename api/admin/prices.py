@@ -1,0 +1,61 @@
+"""`GET /admin/prices` (the versions in force now) and `PUT /admin/prices/{model}` (add a
+version; 201 when added, 200 when the same version was already stored). The process that
+took the PUT reloads its book at once; every other replica within its refresh interval."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Response
+
+from api.auth.admin import require_admin
+from api.errors import InvalidRequest
+from api.pricing.model import PriceError, parse_price, price_to_json
+from api.pricing.service import put_price
+from api.state import State
+
+# Fields a PUT may leave out to keep the model's current values. Token rates are not among them:
+# omitted cache rates follow the new input rate (1.25x / 2x / 0.1x).
+CARRIED_OVER = (
+    "aliases",
+    "display_name",
+    "tiers",
+    "fast_multiplier",
+    "geo_multipliers",
+    "batch_discount",
+    "web_search_per_1000",
+    "code_execution_per_hour",
+)
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+@router.get("/prices")
+async def get_prices(state: State) -> dict[str, list[dict[str, object]]]:
+    return {"models": [price_to_json(p) for p in state.prices.book.current()]}
+
+
+@router.put("/prices/{model}")
+async def put_model_price(
+    model: str,
+    response: Response,
+    state: State,
+    body: dict[str, Any] = Body(...),  # noqa: B008 - FastAPI's way to take a JSON object
+) -> dict[str, object]:
+    book = state.prices.book
+    canonical = book.canonical(model) or model  # a PUT to an alias changes its model
+    if body.get("model") not in (None, model, canonical):
+        raise InvalidRequest("model: the body names another model than the path")
+    entry = {k: v for k, v in body.items() if k not in ("version", "model")}
+    current = book.lookup(canonical)
+    if current is not None:  # what the body leaves out carries over (rates excepted)
+        previous = price_to_json(current)
+        entry = {k: previous[k] for k in CARRIED_OVER if k in previous} | entry
+    try:
+        price = parse_price(entry, canonical)
+    except PriceError as exc:
+        raise InvalidRequest(str(exc)) from None
+    stored, created = await put_price(state.engine, price)
+    await state.prices.refresh()
+    response.status_code = 201 if created else 200
+    return price_to_json(stored)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
+from api.pricing import cli as prices_cli
 from api.settings import Settings
 
 Sub = Any  # argparse's _SubParsersAction is private
@@ -19,6 +21,7 @@ def register(sub: Sub) -> None:
     _server_commands(sub)
     _admin_commands(sub)
     _report_commands(sub)
+    prices_cli.register(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",
@@ -76,7 +79,14 @@ def _admin_commands(sub: Sub) -> None:
     kc.add_argument("--user", help="bind the key to this end user")
     kc.add_argument("--name", help="a label for the key")
     kc.set_defaults(handler=_key_create, needs_settings=True)
-    kr = key.add_parser("revoke", help="revoke a key")
+    kl = key.add_parser(
+        "list", help="list a tenant's keys: id, prefix, name, user, created, last used, revoked"
+    )
+    kl.add_argument("tenant_id", type=parse_uuid, metavar="TENANT_ID")
+    kl.set_defaults(handler=_key_list, needs_settings=True)
+    kr = key.add_parser(
+        "revoke", help="revoke a key (a key revoked before: says when, and exits 1)"
+    )
     kr.add_argument("key_id", type=parse_uuid, metavar="KEY_ID")
     kr.set_defaults(handler=_key_revoke, needs_settings=True)
 
@@ -120,7 +130,13 @@ def _report_commands(sub: Sub) -> None:
     seed.add_argument("--rows", type=int, default=5000, help="ledger rows to add (5000)")
     seed.add_argument("--tenants", type=int, default=5, help="tenants (5)")
     seed.add_argument("--users", type=int, default=40, help="end users in all (40)")
-    seed.add_argument("--days", type=int, default=92, help="spread over the last N days (92)")
+    seed.add_argument(
+        "--days",
+        type=int,
+        default=29,
+        help="spread over the last N*24 hours (29: all inside the dashboard's default range, "
+        "the last 30 calendar days in UTC)",
+    )
     seed.set_defaults(handler=_dev_seed, needs_settings=True)
 
 
@@ -190,14 +206,24 @@ def _key_create(args: argparse.Namespace, settings: Settings) -> None:
     print("Store the key now: it is not shown again.")
 
 
+def _key_list(args: argparse.Namespace, settings: Settings) -> None:
+    from api.keys.cli import key_table
+    from api.keys.service import KeyListing, list_keys
+
+    async def work(session: AsyncSession) -> list[KeyListing]:
+        return await list_keys(session, args.tenant_id)
+
+    print(key_table(args.tenant_id, run_with_session(settings, work)))
+
+
 def _key_revoke(args: argparse.Namespace, settings: Settings) -> None:
     from api.keys.service import revoke_key
 
-    async def work(session: AsyncSession) -> None:
-        await revoke_key(session, args.key_id)
+    async def work(session: AsyncSession) -> datetime:
+        return await revoke_key(session, args.key_id)
 
-    run_with_session(settings, work)
-    print(f"revoked {args.key_id}")
+    revoked_at = run_with_session(settings, work)
+    print(f"revoked {args.key_id} at {revoked_at.astimezone(UTC).isoformat(timespec='seconds')}")
 
 
 def _simulate_upstream(args: argparse.Namespace, _settings: Settings | None) -> None:
@@ -216,15 +242,12 @@ def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
 
     from api.db.engine import make_engine, make_sessionmaker
     from billing.gateway import RazorpayGateway
-    from billing.settings import load_billing_settings
+    from billing.settings import BILLING_OFF, load_billing_settings
     from billing.sync import SyncReport, sync_once
 
     billing = load_billing_settings()
     if not billing.enabled:
-        raise CliError(
-            "billing is not configured: set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
-            "RAZORPAY_WEBHOOK_SECRET"
-        )
+        raise CliError(BILLING_OFF)
 
     async def run(url: str) -> SyncReport:
         engine = make_engine(url, pool_size=2)

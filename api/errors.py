@@ -45,8 +45,20 @@ class NotFound(TollgateError):
     status, error_type = 404, "not_found_error"
 
 
+class Conflict(TollgateError):
+    """The request contradicts what is stored: a taken name, a key already revoked."""
+
+    status, error_type = 409, "invalid_request_error"
+
+
 class RequestTooLarge(TollgateError):
     status, error_type = 413, "request_too_large"
+
+
+class BadGateway(TollgateError):
+    """A service we depend on (the upstream, Razorpay) failed or could not be reached."""
+
+    status, error_type = 502, "api_error"
 
 
 class RequestTimeout(TollgateError):
@@ -65,10 +77,6 @@ class Overloaded(TollgateError):
     status, error_type = 529, "overloaded_error"
 
 
-class BadGateway(TollgateError):
-    status, error_type = 502, "api_error"
-
-
 class UpstreamTimeout(TollgateError):
     status, error_type = 504, "timeout_error"
 
@@ -81,6 +89,7 @@ _STATUS_TYPES = {
     404: "not_found_error",
     405: "invalid_request_error",
     408: "timeout_error",
+    409: "invalid_request_error",
     413: "request_too_large",
     422: "invalid_request_error",
     429: "rate_limit_error",

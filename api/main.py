@@ -89,6 +89,13 @@ async def _upstream(settings: Settings, stack: AsyncExitStack) -> tuple[str, str
     return simulator.url, "simulated", True
 
 
+def _metrics(writer: LedgerWriter) -> Metrics:
+    metrics = Metrics()  # a registry per app, never the global default
+    metrics.journal_depth.set_function(writer.spool.pending)
+    metrics.orphans_released.set_function(lambda: writer.orphans_released)
+    return metrics
+
+
 def create_app(
     settings: Settings, database_url: str, billing: BillingSettings | None = None
 ) -> FastAPI:
@@ -122,7 +129,7 @@ def create_app(
             writer.start()
             ledger = Ledger(writer)
             stack.push_async_callback(ledger.stop)  # settles every pump, then stops the writer
-            metrics = Metrics()  # a registry per app, never the global default
+            metrics = _metrics(writer)
             ledger.observe(metrics)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)
@@ -161,7 +168,7 @@ def create_app(
         title="Tollgate",
         summary="A metered, multi-tenant gateway in front of Claude",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by api/web/docs.py from vendored assets
         redoc_url=None,
     )
     install_error_handlers(app)

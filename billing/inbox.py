@@ -4,6 +4,7 @@ for anything that failed, so a stored event is never lost."""
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -71,6 +72,25 @@ async def process(session: AsyncSession, event_id: str, settings: BillingSetting
     row.attempts += 1
     row.error = None
     return True
+
+
+async def receive(
+    sessions: async_sessionmaker[AsyncSession],
+    settings: BillingSettings,
+    event_id: str,
+    payload: dict[str, Any],
+) -> bool:
+    """Store a verified delivery once and try to apply it now; False for a duplicate. A failure
+    to apply is logged, not raised: the event is stored and the background loop retries it."""
+    async with sessions() as session, session.begin():
+        new = await store(session, event_id, json.dumps(payload), payload)
+    if new:
+        try:
+            async with sessions() as session, session.begin():
+                await process(session, event_id, settings)
+        except Exception:
+            log.exception("webhook %s stored; applying it failed, will retry", event_id)
+    return new
 
 
 async def process_pending(

@@ -1,5 +1,6 @@
-"""Billing tables: Razorpay subscriptions per tenant, the webhook inbox, and overage charges.
-They share the app's metadata (api.db.models.Base), so `alembic check` covers them."""
+"""Billing's own tables: the webhook inbox and overage charges. They share the app's metadata
+(api.db.models.Base), so `alembic check` covers them. `Subscription` is in api.db.models: the
+admin API shows it too, and features share tables only through the db package."""
 
 from __future__ import annotations
 
@@ -22,29 +23,6 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.models import Base, Money, _now
-
-
-class Subscription(Base):
-    """Our copy of a Razorpay subscription. `version_at` is the time of the newest event (or
-    fetch) applied: an older event never overwrites a newer state."""
-
-    __tablename__ = "subscriptions"
-
-    id: Mapped[str] = mapped_column(Text, primary_key=True)  # sub_…
-    tenant_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
-    )
-    plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"))
-    status: Mapped[str] = mapped_column(Text)
-    paid_count: Mapped[int] = mapped_column(Integer, server_default="0")
-    current_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    current_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    customer_id: Mapped[str | None] = mapped_column(Text)
-    short_url: Mapped[str | None] = mapped_column(Text)
-    version_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = _now()
-    updated_at: Mapped[datetime] = _now()
 
 
 class WebhookEvent(Base):

@@ -16,9 +16,9 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.db.models import Plan
+from api.db.models import Plan, Subscription
 from billing.gateway import RazorpayGateway
-from billing.models import OverageCharge, Subscription
+from billing.models import OverageCharge
 
 log = logging.getLogger(__name__)
 

@@ -71,6 +71,12 @@ class BillingSettings(BaseSettings):
         return None not in (self.key_id, self.key_secret, self.webhook_secret)
 
 
+BILLING_OFF = (
+    "billing is not configured: set RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET and "
+    "RAZORPAY_WEBHOOK_SECRET"
+)
+
+
 def load_billing_settings() -> BillingSettings:
     try:
         settings = BillingSettings()

@@ -15,8 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import Plan, Tenant
-from billing.models import Subscription
+from api.db.models import Plan, Subscription, Tenant
 from billing.settings import BillingSettings
 
 FINAL = frozenset({"cancelled", "completed", "expired"})

@@ -14,8 +14,9 @@ from datetime import UTC, datetime
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from api.db.models import Subscription
 from billing.gateway import RazorpayGateway, RazorpayRefused, RazorpayUnavailable
-from billing.models import OverageCharge, Subscription
+from billing.models import OverageCharge
 from billing.overage import bill
 from billing.settings import BillingSettings
 from billing.subscriptions import FINAL, RemoteState, apply_state, apply_to_tenant

@@ -95,4 +95,4 @@ def gateway(gateway_factory: Callable[..., Gateway]) -> Gateway:
 
 @pytest.fixture
 async def tenant(sessions: async_sessionmaker[AsyncSession]) -> TenantKey:
-    return await make_tenant_key(sessions)
+    return await make_tenant_key(sessions, name="acme")

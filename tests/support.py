@@ -133,11 +133,12 @@ async def make_tenant_key(
     sessions: async_sessionmaker[AsyncSession],
     *,
     plan: str = "pro",
-    name: str = "acme",
+    name: str | None = None,
     user: str | None = None,
 ) -> TenantKey:
+    """A tenant (named `name`, else a fresh unique name: names are unique) and a key for it."""
     async with sessions() as session, session.begin():
-        tenant = await create_tenant(session, name, plan)
+        tenant = await create_tenant(session, name or f"tenant-{uuid.uuid4().hex[:8]}", plan)
         created = await create_key(session, tenant.id, name="test", user=user)
     return TenantKey(tenant.id, created.id, created.key)
 

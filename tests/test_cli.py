@@ -96,7 +96,22 @@ def test_tenant_and_key_commands(database_url: str) -> None:
     assert found and key_id
     assert "not shown again" in key.stdout
     revoked = tollgate("key", "revoke", key_id.group(1), env=env)
-    assert revoked.returncode == 0 and "revoked" in revoked.stdout
+    assert revoked.returncode == 0 and f"revoked {key_id.group(1)} at 20" in revoked.stdout
+    again = tollgate("key", "revoke", key_id.group(1), env=env)
+    assert again.returncode == 1
+    assert one_line(again).startswith(f"tollgate: key {key_id.group(1)} was already revoked at")
+    listed = tollgate("key", "list", tenant_id, env=env)
+    assert listed.returncode == 0, listed.stderr
+    header, row = listed.stdout.splitlines()
+    assert header.split() == ["ID", "PREFIX", "NAME", "USER", "CREATED", "LAST", "USED", "REVOKED"]
+    # id, prefix, name, user, created (date time), last used, revoked (date time)
+    cells = row.split()
+    assert cells[0] == key_id.group(1) and found.group(1).startswith(cells[1])
+    assert cells[2:4] == ["ci", "u1"] and cells[6] == "-" and cells[7].startswith("20")
+    assert found.group(1) not in listed.stdout
+    taken = tollgate("tenant", "create", " Acme Inc ", env=env)
+    assert taken.returncode == 1
+    assert one_line(taken) == "tollgate: name: a tenant named 'Acme Inc' already exists"
     unknown = tollgate("tenant", "create", "X", "--plan", "platinum", env=env)
     assert unknown.returncode == 1 and "unknown plan" in one_line(unknown)
 

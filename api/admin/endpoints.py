@@ -15,6 +15,8 @@ from api.admin import service
 from api.admin.schemas import (
     KeyCreate,
     KeyCreated,
+    KeyList,
+    KeyOut,
     PlanCode,
     PlanOut,
     PlanPut,
@@ -27,7 +29,7 @@ from api.admin.schemas import (
 )
 from api.auth.admin import admin_body, require_admin
 from api.http.jsonbody import body_schema
-from api.keys.service import create_key, revoke_key
+from api.keys.service import create_key, list_keys, revoke_key
 from api.state import State
 from api.tenants.service import create_tenant
 
@@ -79,8 +81,16 @@ async def post_key(
     return KeyCreated(id=created.id, key=created.key, prefix=created.prefix)
 
 
+@router.get("/tenants/{tenant_id}/keys")
+async def get_keys(tenant_id: uuid.UUID, state: State) -> KeyList:
+    async with state.sessions() as session, session.begin():
+        keys = await list_keys(session, tenant_id)
+    return KeyList(data=[KeyOut(**vars(key)) for key in keys])
+
+
 @router.delete("/keys/{key_id}", status_code=204, response_class=Response)
 async def delete_key(key_id: uuid.UUID, state: State) -> Response:
+    """204 when revoked now; 409 ("… was already revoked at …") when it was revoked before."""
     async with state.sessions() as session, session.begin():
         await revoke_key(session, key_id)
     state.key_cache.clear()

@@ -183,6 +183,26 @@ class KeyCreated(BaseModel):
     prefix: str
 
 
+class KeyOut(BaseModel):
+    """One key of `GET /admin/tenants/{id}/keys`: never the key itself. `expires_at`,
+    `allowed_models` and `monthly_budget_usd` are null until keys carry them (DESIGN.md)."""
+
+    id: uuid.UUID
+    prefix: str
+    name: str | None
+    user: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None
+    allowed_models: list[str] | None = None
+    monthly_budget_usd: UsdOut | None = None
+
+
+class KeyList(BaseModel):
+    data: list[KeyOut]
+
+
 class UserLimitIn(_Input):
     monthly_budget_usd: UsdIn | None  # required; null clears (the tenant's default applies)
 

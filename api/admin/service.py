@@ -10,10 +10,9 @@ from sqlalchemy.dialects.postgresql import distinct_on, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.schemas import PlanPut, SubscriptionInfo, TenantPatch
-from api.db.models import EndUser, Plan, Tenant
+from api.db.models import EndUser, Plan, Subscription, Tenant
 from api.errors import InvalidRequest, NotFound
 from api.keys.service import ensure_end_user
-from billing.models import Subscription
 
 # Tenant fields a PATCH copies as given (null clears the override: the plan's applies).
 _TENANT_OVERRIDES = (

@@ -88,6 +88,13 @@ def unavailable(exc: BaseException) -> DatabaseDown | DatabaseBusy:
     return DatabaseBusy() if is_busy(exc) else DatabaseDown()
 
 
+def _count_shed(request: Request, reason: str) -> None:
+    state = getattr(request.app.state, "tollgate", None)
+    metrics = getattr(state, "metrics", None)
+    if metrics is not None:
+        metrics.shed.labels(reason).inc()
+
+
 def install_database_error_handlers(app: FastAPI) -> None:
     """Any route whose database call failed because Postgres is busy or unreachable answers
     529 or 503 with `retry-after`, never 500. Other database errors (a bad statement) stay
@@ -97,10 +104,19 @@ def install_database_error_handlers(app: FastAPI) -> None:
         if not (is_busy(exc) or is_down(exc)):
             raise exc
         refusal = unavailable(exc)
+        _count_shed(request, "busy" if isinstance(refusal, DatabaseBusy) else "down")
         rid = request_id_of(request)
         return error_response(
             refusal.status, refusal.error_type, refusal.message, rid, refusal.headers
         )
 
+    async def on_refusal(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DatabaseDown | DatabaseBusy)
+        _count_shed(request, "busy" if isinstance(exc, DatabaseBusy) else "down")
+        rid = request_id_of(request)
+        return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+
+    app.add_exception_handler(DatabaseDown, on_refusal)
+    app.add_exception_handler(DatabaseBusy, on_refusal)
     app.add_exception_handler(PoolTimeout, on_database_error)
     app.add_exception_handler(DBAPIError, on_database_error)

@@ -83,7 +83,7 @@ class Tenant(Base):
     __tablename__ = "tenants"
 
     id: Mapped[uuid.UUID] = mapped_column(UUID, primary_key=True, default=uuid.uuid4)
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text, unique=True)  # uq_tenants_name
     plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"), index=True)
     status: Mapped[str] = mapped_column(String(16), server_default="active")
     # Per-tenant overrides of the plan's limits; NULL means "use the plan's".
@@ -357,3 +357,26 @@ class PriceRecost(Base):
     after_usd: Mapped[Decimal] = mapped_column(Money)
     versions: Mapped[list[str]] = mapped_column(ARRAY(Text))
     created_at: Mapped[datetime] = _now()
+
+
+class Subscription(Base):
+    """Our copy of a Razorpay subscription. `version_at` is the time of the newest event (or
+    fetch) applied: an older event never overwrites a newer state."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)  # sub_…
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    plan_code: Mapped[str] = mapped_column(ForeignKey("plans.code"))
+    status: Mapped[str] = mapped_column(Text)
+    paid_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    current_start: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    current_end: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    customer_id: Mapped[str | None] = mapped_column(Text)
+    short_url: Mapped[str | None] = mapped_column(Text)
+    version_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()

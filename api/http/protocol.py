@@ -58,6 +58,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.head_timeout_s = getattr(config, "header_timeout_s", DEFAULT_HEADER_TIMEOUT_S)
         self.head_bytes = 0
         self.reading_head = True
+        self.message_ended = False
         self.head_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -69,8 +70,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        self.message_ended = False
         super().data_received(data)
-        if self.reading_head and not self.transport.is_closing():
+        # A chunk that ended a message is not counted: its bytes were mostly that message's.
+        if self.reading_head and not self.message_ended and not self.transport.is_closing():
             self.head_bytes += len(data)
             if self.head_bytes > self.max_head_bytes:
                 self._refuse(431, b"Request Header Fields Too Large", b"request head too large")
@@ -91,6 +94,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self.reading_head = True  # whatever comes next is the next request's head
         self.head_bytes = 0
+        self.message_ended = True
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()

@@ -1,4 +1,4 @@
-"""Creating and revoking keys. Services flush; the caller commits."""
+"""Creating, listing and revoking keys. Services flush; the caller commits."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import ApiKey, EndUser
-from api.errors import NotFound
+from api.db.models import ApiKey, EndUser, UsageLedger
+from api.errors import Conflict, NotFound
 from api.inputs import MAX_NAME_LENGTH, check_text, check_user_id
 from api.keys.secrets import display_prefix, generate_key, hash_key
 from api.tenants.service import get_tenant
@@ -66,11 +66,66 @@ async def create_key(
     return CreatedKey(id=row.id, key=key, prefix=row.prefix)
 
 
-async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> ApiKey:
-    row = await session.get(ApiKey, key_id)
+@dataclass(frozen=True)
+class KeyListing:
+    """What a key list shows: never the key or its hash."""
+
+    id: uuid.UUID
+    prefix: str
+    name: str | None
+    user: str | None  # the bound end user's id, if any
+    created_at: datetime
+    last_used_at: datetime | None  # start of the key's latest request in the ledger
+    revoked_at: datetime | None
+
+
+async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyListing]:
+    """The tenant's keys, oldest first (NotFound for an unknown tenant)."""
+    await get_tenant(session, tenant_id)
+    last_used = (
+        select(func.max(UsageLedger.started_at))  # ix_usage_ledger_key_started: one index probe
+        .where(UsageLedger.api_key_id == ApiKey.id)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            ApiKey.id,
+            ApiKey.prefix,
+            ApiKey.name,
+            EndUser.external_id,
+            ApiKey.created_at,
+            last_used,
+            ApiKey.revoked_at,
+        )
+        .outerjoin(EndUser, EndUser.id == ApiKey.end_user_id)
+        .where(ApiKey.tenant_id == tenant_id)
+        .order_by(ApiKey.created_at, ApiKey.id)
+    )
+    return [KeyListing(*row) for row in rows]
+
+
+class KeyAlreadyRevoked(Conflict):
+    def __init__(self, key_id: uuid.UUID, revoked_at: datetime) -> None:
+        when = revoked_at.astimezone(UTC).isoformat(timespec="seconds")
+        super().__init__(f"key {key_id} was already revoked at {when}")
+        self.revoked_at = revoked_at
+
+
+async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> datetime:
+    """Revoke the key and return when; a key revoked before raises KeyAlreadyRevoked (even
+    when two revocations race, exactly one succeeds)."""
+    revoked = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(ApiKey.revoked_at)
+    )
+    revoked_at = revoked.scalar_one_or_none()
+    if revoked_at is not None:
+        return revoked_at
+    earlier = await session.execute(select(ApiKey.revoked_at).where(ApiKey.id == key_id))
+    row = earlier.one_or_none()
     if row is None:
         raise NotFound(f"key {key_id} not found")
-    if row.revoked_at is None:
-        row.revoked_at = datetime.now(UTC)
-        await session.flush()
-    return row
+    assert row.revoked_at is not None  # the update above skipped it for no other reason
+    raise KeyAlreadyRevoked(key_id, row.revoked_at)

@@ -52,6 +52,7 @@ class LedgerWriter:
         self._timeout = self.write_timeout_s = write_timeout_s
         self._interval = drain_interval_s
         self._open: set[uuid.UUID] = set()  # reserve sent, settlement not yet in Postgres
+        self.orphans_released = 0
         self._drainer: asyncio.Task[None] | None = None
 
     async def open(self, row: OpenRequest) -> Reservation:
@@ -120,6 +121,7 @@ class LedgerWriter:
                 if request_id not in self._open and await void(conn, request_id):
                     released += 1
         if released:
+            self.orphans_released += released
             log.warning("released %d orphaned reservations (reserve timed out)", released)
         return released
 

@@ -118,6 +118,30 @@ class Metrics:
             "Requests admitted by the quota check and not yet settled (this process)",
             registry=r,
         )
+        self.shed = Counter(
+            "tollgate_shed_requests",
+            "Requests refused because the database was busy (529, reason 'busy') or could not "
+            "be reached (503, reason 'down'); nothing was sent upstream",
+            ("reason",),
+            registry=r,
+        )
+        self.lease_refills = Counter(
+            "tollgate_lease_refills",
+            "Budget/slot/permit lease refills taken from Postgres by this process, by result",
+            ("result",),
+            registry=r,
+        )
+        self.journal_depth = Gauge(
+            "tollgate_journal_depth",
+            "Ledger records in the local journal (the spool) not yet in Postgres",
+            registry=r,
+        )
+        self.orphans_released = Gauge(
+            "tollgate_orphans_released_total",
+            "In-flight rows voided by this process because their reserve committed after the "
+            "request had been refused (nothing reached the upstream)",
+            registry=r,
+        )
         self._rejections = {kind: self.quota_rejections.labels(kind) for kind in QUOTA_KINDS}
         self._models: dict[str, _ModelSeries] = {}
         self._requests: dict[tuple[str, str], Counter] = {}

@@ -6,15 +6,18 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.auth.tenant import Caller
-from api.errors import REQUEST_ID_HEADER
+from api.errors import REQUEST_ID_HEADER, PermissionDenied
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
 from api.http.jsonbody import parse_json_object
+from api.inputs import clip
 from api.proxy.relay import RelayResponse
-from api.proxy.request import parse_messages_request
+from api.proxy.request import check_model, check_tools, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import forwarded_headers, read_whole
+from api.quotas.plans import model_allowed
+from api.quotas.rpm import take_request
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -57,10 +60,18 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
     openapi_extra=json_body(COUNT_TOKENS_BODY),
 )
 async def count_tokens(request: Request, caller: Caller, state: State) -> Response:
-    """Forwarded as is; not billed and not in the ledger. Upstream failures answer as their
-    exceptions say (api/proxy/upstream.py)."""
+    """Forwarded as is; not billed and not in the ledger, but governed: the model must be on
+    the caller's plan and each call counts against the key's requests per minute. Upstream
+    failures answer as their exceptions say (api/proxy/upstream.py)."""
     raw = await read_body(request, state.settings.max_body_bytes)
-    parse_json_object(raw)
+    body = parse_json_object(raw)
+    model = check_model(body.get("model"))
+    if not model_allowed(caller.allowed_models, model):
+        raise PermissionDenied(
+            f"model: {clip(model)} is not available on the {caller.plan_code} plan"
+        )
+    check_tools(body)
+    await take_request(state.engine, caller.tenant_id, caller.key_id)
     upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
     timeout = float(state.settings.upstream_timeout_s)
     response, content = await read_whole(

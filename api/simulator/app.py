@@ -158,6 +158,7 @@ class _Answer:
     cache_creation: str  # "cache_creation":{...}
     server_tool_use: str  # ',"server_tool_use":{...}' or ""
     extra: ExtraOutput | None = None  # tool calls or structured output
+    tier: str = '"service_tier":"standard","inference_geo":"global","speed":"standard"'
 
     def final_usage(self, *, full: bool) -> str:
         """message_delta usage (cumulative), or with `full` the non-streaming message's."""
@@ -165,7 +166,7 @@ class _Answer:
             return f'{{{self.usage},"output_tokens":{self.output_tokens}{self.server_tool_use}}}'
         return (
             f'{{{self.usage},{self.cache_creation},"output_tokens":{self.output_tokens}'
-            f'{self.server_tool_use},"service_tier":"standard"}}'
+            f"{self.server_tool_use},{self.tier}}}"
         )
 
 
@@ -192,6 +193,8 @@ def _answer(request: SimRequest, k: SimConfig, ids: str) -> _Answer:
         if searches
         else "",
         extra=extra,
+        tier=f'"service_tier":"standard","inference_geo":"{request.inference_geo}",'
+        f'"speed":"{request.speed}"',
     )
 
 
@@ -201,7 +204,7 @@ def _message_start(a: _Answer, message_id: str) -> bytes:
         f'{{"type":"message_start","message":{{"id":"{message_id}","type":"message",'
         f'"role":"assistant","content":[],"model":{a.model},"stop_reason":null,'
         f'"stop_sequence":null,"usage":{{{a.usage},{a.cache_creation},"output_tokens":1,'
-        '"service_tier":"standard"}}}',
+        f"{a.tier}}}}}}}",
     )
 
 

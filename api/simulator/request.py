@@ -47,6 +47,8 @@ class SimRequest:
     stream: bool
     input_tokens: int
     extras: Extras | None = None  # tools, tool_choice, output_config (see extras.py)
+    speed: str = "standard"  # "fast" when asked for: usage.speed reports what served
+    inference_geo: str = "global"  # "us" when asked for: usage.inference_geo reports it
 
 
 def _content_bytes(content: object, where: str) -> int:
@@ -118,4 +120,6 @@ def parse_request(raw: bytes, *, count_only: bool) -> SimRequest:
         extras = parse_extras(body)
     except ExtrasError as error:
         raise invalid(str(error)) from None
-    return SimRequest(model, max_tokens, stream, tokens, extras)
+    speed = "fast" if body.get("speed") == "fast" else "standard"
+    geo = "us" if body.get("inference_geo") == "us" else "global"
+    return SimRequest(model, max_tokens, stream, tokens, extras, speed, geo)

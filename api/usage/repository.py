@@ -5,7 +5,7 @@ never a tenant id."""
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.errors import NotFound
+from api.errors import NotFound, PermissionDenied
 from api.keys.principal import Principal
 from api.reports import service as reports
 from api.reports.query import ReportQuery
@@ -41,6 +41,7 @@ _USERS = text(
     JOIN tenants t ON t.id = c.tenant_id
     WHERE c.tenant_id = :tenant_id AND c.period_start = :period_start
       AND c.end_user_id IS NOT NULL
+      AND (CAST(:only_user AS uuid) IS NULL OR c.end_user_id = CAST(:only_user AS uuid))
     ORDER BY u.external_id
     """
 )
@@ -73,7 +74,11 @@ async def tenant_totals(session: AsyncSession, caller: Principal, period_start: 
 async def user_rows(
     session: AsyncSession, caller: Principal, period_start: datetime
 ) -> list[UserRow]:
-    params = {"tenant_id": caller.tenant_id, "period_start": period_start}
+    params = {
+        "tenant_id": caller.tenant_id,
+        "period_start": period_start,
+        "only_user": caller.bound_user_id,  # a bound key sees its own user only
+    }
     result = await session.execute(_USERS, params)
     return [
         UserRow(r["user"], r["requests"], r["spent_usd"], r["limit_usd"]) for r in result.mappings()
@@ -82,9 +87,19 @@ async def user_rows(
 
 async def usage_report(conn: AsyncConnection, caller: Principal, query: ReportQuery) -> str:
     """The report `query` asks for (JSON text), over the caller's tenant only."""
-    return await reports.usage_report(conn, query.for_tenant(caller.tenant_id))
+    return await reports.usage_report(conn, _scoped(caller, query))
 
 
 def usage_csv(url: URL, caller: Principal, query: ReportQuery) -> AsyncGenerator[bytes, None]:
     """The report as streamed CSV, over the caller's tenant only."""
-    return reports.usage_csv(url, query.for_tenant(caller.tenant_id))
+    return reports.usage_csv(url, _scoped(caller, query))
+
+
+def _scoped(caller: Principal, query: ReportQuery) -> ReportQuery:
+    """`query` confined to the caller's tenant, and to its end user for a bound key."""
+    scoped = query.for_tenant(caller.tenant_id)
+    if caller.bound_user_id is None:
+        return scoped
+    if query.filters.user is not None and query.filters.user != caller.bound_user:
+        raise PermissionDenied("user: this key is bound to another end user")
+    return replace(scoped, filters=replace(scoped.filters, user=caller.bound_user))

@@ -10,6 +10,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.responses import FileResponse
 
+from api.web import docs
+
 STATIC_DIR = Path(__file__).parent / "static"
 
 # Scripts and styles only from this origin; no inline script, no framing.
@@ -33,17 +35,18 @@ def _page(name: str) -> FileResponse:
     return FileResponse(STATIC_DIR / name, media_type="text/html", headers=PAGE_HEADERS)
 
 
-@router.get("/")
+@router.api_route("/", methods=["GET", "HEAD"])
 async def playground() -> FileResponse:
     return _page("playground.html")
 
 
-@router.get("/dashboard")
+@router.api_route("/dashboard", methods=["GET", "HEAD"])
 async def dashboard() -> FileResponse:
     return _page("dashboard.html")
 
 
 def install(app: FastAPI) -> None:
-    """The page routes, and the static files under `/static/`."""
+    """The page routes, the API docs, and the static files under `/static/`."""
     app.include_router(router)
+    app.include_router(docs.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -24,6 +24,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/tenants/{tenant_id}", None),
     ("PATCH", "/admin/tenants/{tenant_id}", {"status": "suspended", "rpm_limit": 1}),
     ("POST", "/admin/tenants/{tenant_id}/keys", {"name": "stolen"}),
+    ("GET", "/admin/tenants/{tenant_id}/keys", None),
     ("DELETE", "/admin/keys/{key_id}", None),
     ("PUT", "/admin/tenants/{tenant_id}/users/{user}/limit", {"monthly_budget_usd": "999"}),
     ("PUT", "/admin/plans/{code}", {"monthly_budget_usd": "999999"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -85,7 +86,7 @@ async def test_create_key_for_an_unknown_tenant_is_404(admin: httpx.AsyncClient)
     assert_error(response, 404, "not_found_error")
 
 
-async def test_revoked_key_gets_401_and_revoking_again_is_harmless(
+async def test_revoked_key_gets_401_and_revoking_again_says_when(
     admin: httpx.AsyncClient, admin_gateway: Gateway, tenant: TenantKey
 ) -> None:
     client = sdk(admin_gateway, tenant.key)
@@ -96,7 +97,47 @@ async def test_revoked_key_gets_401_and_revoking_again_is_harmless(
         await client.messages.create(model=MODEL, max_tokens=5, messages=MESSAGES)
     usage = await admin.get("/v1/usage", headers={"x-api-key": tenant.key})
     assert_error(usage, 401, "authentication_error")
-    assert (await admin.delete(f"/admin/keys/{tenant.key_id}")).status_code == 204
+    again = await admin.delete(f"/admin/keys/{tenant.key_id}")
+    message = assert_error(again, 409, "invalid_request_error")
+    assert message.startswith(f"key {tenant.key_id} was already revoked at 20")
+
+
+async def test_list_keys_shows_each_key_without_the_secret(
+    admin: httpx.AsyncClient, admin_gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
+) -> None:
+    bound = await admin.post(
+        f"/admin/tenants/{tenant.tenant_id}/keys", json={"name": "ci", "user": "bob"}
+    )
+    await sdk(admin_gateway, tenant.key).messages.create(
+        model=MODEL, max_tokens=5, messages=MESSAGES
+    )
+    [row] = await settled_rows(engine, 1)
+    assert (await admin.delete(f"/admin/keys/{bound.json()['id']}")).status_code == 204
+
+    response = await admin.get(f"/admin/tenants/{tenant.tenant_id}/keys")
+    assert response.status_code == 200
+    first, second = response.json()["data"]  # oldest first
+    fields = {
+        "id", "prefix", "name", "user", "created_at", "last_used_at", "expires_at",
+        "revoked_at", "allowed_models", "monthly_budget_usd",
+    }  # fmt: skip
+    assert set(first) == set(second) == fields
+    assert first["id"] == str(tenant.key_id) and tenant.key.startswith(first["prefix"])
+    assert (first["name"], first["user"], first["revoked_at"]) == ("test", None, None)
+    assert datetime.fromisoformat(first["last_used_at"]) == row["started_at"]
+    assert second["id"] == bound.json()["id"] and second["prefix"] == bound.json()["prefix"]
+    assert (second["name"], second["user"], second["last_used_at"]) == ("ci", "bob", None)
+    assert datetime.fromisoformat(second["revoked_at"]) >= datetime.fromisoformat(
+        second["created_at"]
+    )
+    text = response.text
+    assert tenant.key not in text and bound.json()["key"] not in text
+    assert hash_key(tenant.key).hex() not in text
+
+
+async def test_list_keys_of_an_unknown_tenant_is_404(admin: httpx.AsyncClient) -> None:
+    missing = await admin.get(f"/admin/tenants/{uuid.uuid4()}/keys")
+    assert_error(missing, 404, "not_found_error")
 
 
 async def test_revoking_an_unknown_key_is_404(admin: httpx.AsyncClient) -> None:

@@ -9,10 +9,11 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.db.models import Tenant
+from api.tenants.service import find_tenant_by_name
 from tests.admin.helpers import MESSAGES, MODEL, assert_error, sdk
 from tests.support import Gateway, TenantKey
 
@@ -41,6 +42,19 @@ async def test_create_tenant_defaults_to_the_free_plan(
     async with sessions() as session:
         row = await session.get(Tenant, uuid.UUID(body["id"]))
     assert row is not None and row.plan_code == "free" and row.status == "active"
+
+
+async def test_a_taken_tenant_name_is_409_and_creates_nothing(
+    admin: httpx.AsyncClient, tenant: TenantKey, sessions: async_sessionmaker[AsyncSession]
+) -> None:
+    response = await admin.post("/admin/tenants", json={"name": "  acme ", "plan": "free"})
+    message = assert_error(response, 409, "invalid_request_error")
+    assert message == "name: a tenant named 'acme' already exists"
+    async with sessions() as session:
+        assert (await find_tenant_by_name(session, "acme")) is not None  # one, unambiguous
+        count = await session.scalar(select(func.count()).select_from(Tenant))
+    assert count == 1
+    assert (await admin.post("/admin/tenants", json={"name": "Acme"})).status_code == 201
 
 
 async def test_create_tenant_on_a_named_plan(admin: httpx.AsyncClient) -> None:

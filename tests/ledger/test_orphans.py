@@ -96,6 +96,9 @@ async def test_reserve_committed_after_the_client_gave_up_is_released(
         await wait_until(released, timeout_s=60)
         served = await http.post("/v1/messages", json=BODY, headers=headers)
         assert served.status_code == 200, served.text
+        metrics = (await http.get("/metrics")).text
+    assert 'tollgate_shed_requests_total{reason="busy"} 2.0' in metrics
+    assert "tollgate_orphans_released_total 2.0" in metrics
     async with engine.connect() as conn:
         statuses = (await conn.execute(text("SELECT status FROM usage_ledger"))).scalars().all()
     assert list(statuses) == ["ok"]  # the refused requests left no row: they never ran

@@ -111,6 +111,7 @@ async def _stop_postgres_mid_stream(
     with pytest.raises(anthropic.APIStatusError) as refused:
         await client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES)
     assert refused.value.status_code == 503
+    assert refused.value.response.headers["retry-after"] == "5"
 
     spool = writer_of(gateway).ledger.writer.spool
     await wait_until(lambda: _async(spool.pending() == STREAMS))
@@ -168,7 +169,8 @@ async def test_database_down_before_a_request_fails_closed_and_calls_nothing_ups
         )
         with pytest.raises(anthropic.APIStatusError) as caught:
             await client.messages.create(model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES)
-        assert caught.value.status_code == 503
+        assert caught.value.status_code == 503  # unreachable: 503, never 529
+        assert caught.value.response.headers["retry-after"] == "5"
         assert hits == 0
     finally:
         gateway.stop()

@@ -216,6 +216,7 @@ async def test_sdk_models_list_shows_what_the_plan_allows_and_the_book_prices(
             "WHERE code = (SELECT plan_code FROM tenants WHERE id = $1)",
             (tenant.tenant_id,),
         )
+    gateway.state.key_cache.clear()  # the plan is cached with the key
     haiku_only = [m.id async for m in sdk.models.list()]
     assert haiku_only == ["claude-haiku-5-5", "claude-haiku-4-5-20251001"]
     with pytest.raises(anthropic.NotFoundError):
@@ -224,3 +225,33 @@ async def test_sdk_models_list_shows_what_the_plan_allows_and_the_book_prices(
     assert message.model == "claude-haiku-5-5"
     with pytest.raises(anthropic.PermissionDeniedError):
         await sdk.messages.create(model="claude-opus-4-8", max_tokens=5, messages=MESSAGES)
+
+
+async def test_fast_and_us_geo_reported_by_usage_are_priced_and_kept_on_the_row(
+    two_gateways: tuple[Gateway, Gateway], tenant: TenantKey, engine: AsyncEngine
+) -> None:
+    a, _ = two_gateways
+    message = await client(a, tenant).messages.create(
+        model="claude-opus-5-5",
+        max_tokens=50,
+        messages=MESSAGES,
+        extra_body={"speed": "fast", "inference_geo": "us"},
+        extra_headers={"anthropic-beta": "fast-mode-2026-02-01"},
+    )
+    usage = message.usage.model_dump()
+    assert (usage["speed"], usage["inference_geo"], usage["service_tier"]) == (
+        "fast",
+        "us",
+        "standard",
+    )
+    [row] = await settled_rows(engine, 1)
+    assert (row["speed"], row["inference_geo"]) == ("fast", "us")
+    # (input * 4 + 10 * 20) * 2 (fast) * 1.1 (us) micro-dollars
+    expected = (Decimal(row["input_tokens"] * 4) + 200) * 2 * Decimal("1.1") / 1_000_000
+    assert row["cost_usd"] == expected
+    # fast mode on a model without a fast price is refused before anything is spent
+    with pytest.raises(anthropic.BadRequestError, match="fast mode has no price"):
+        await client(a, tenant).messages.create(
+            model="claude-sonnet-4-6", max_tokens=5, messages=MESSAGES, extra_body={"speed": "fast"}
+        )
+    assert len(await ledger_rows(engine)) == 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -28,6 +29,10 @@ async def test_dev_seed_then_usage_agrees_with_the_admin_api(
     api = await admin.get("/admin/usage", params={"group_by": "user", "from": "2020-01-01"})
     assert json.loads(printed.stdout) == api.json()
     assert api.json()["total"]["requests"] == 800
+    # By default the rows fall in the dashboard's default range, the last 30 days (UTC).
+    start = (datetime.now(UTC).date() - timedelta(days=29)).isoformat()
+    recent = await admin.get("/admin/usage", params={"group_by": "day", "from": start})
+    assert recent.json()["total"]["requests"] == 800
 
     exported = tollgate("usage", "--format", "csv", "--group-by", "day", env=env)
     assert exported.returncode == 0, exported.stderr

@@ -160,6 +160,8 @@ def test_wire_format_has_ping_headers_and_cumulative_usage(sim: RunningSimulator
             "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
             "output_tokens": 1,
             "service_tier": "standard",
+            "inference_geo": "global",
+            "speed": "standard",
         },
     }
     assert events[6][1] == {

@@ -8,7 +8,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from playwright.async_api import expect
@@ -34,6 +34,26 @@ CHART_DATA = """() => {
   return {labels: chart.data.labels, values: chart.data.datasets[0].data};
 }"""
 
+LONG_ID_ROW_HEIGHTS = """() => {
+  const label = document.querySelector('#top-users tbody td.name span');
+  const row = label.closest('tr');
+  const before = row.getBoundingClientRect().height;
+  label.textContent = 'user-' + '0123456789abcdef'.repeat(6);
+  return {before, after: row.getBoundingClientRect().height,
+          cut: label.scrollWidth > label.clientWidth};
+}"""
+
+
+def shown(amount: Decimal) -> str:
+    """How the dashboard shows a cost: 4 decimal places, rounded half up."""
+    return f"${amount.quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP):,}"
+
+
+def exact(title: str | None) -> Decimal:
+    """The exact amount in a cost's tooltip ("$0.004215 (exact)")."""
+    assert title is not None and title.endswith(" (exact)"), title
+    return Decimal(title.removeprefix("$").removesuffix(" (exact)"))
+
 
 async def table_names(browser: Browser, table: str) -> list[str]:
     return await browser.page.locator(f"#{table} tbody td.name").all_text_contents()
@@ -56,8 +76,15 @@ async def assert_shows(browser: Browser, expected: Expected) -> None:
     assert await page.evaluate(BAR_PIXELS) > 200  # the bars are on the canvas
     assert await table_names(browser, "top-users") == ranked(expected.by_user)
     assert await table_names(browser, "top-models") == ranked(expected.by_model)
-    total = (await page.text_content("#total-cost") or "").removeprefix("$")
-    assert Decimal(total) == expected.total
+    total = page.locator("#total-cost")
+    assert await total.text_content() == shown(expected.total)
+    assert exact(await total.get_attribute("title")) == expected.total
+    for table, costs in (("top-users", expected.by_user), ("top-models", expected.by_model)):
+        cells = page.locator(f"#{table} tbody td.cost")
+        want = sorted(costs.values(), reverse=True)
+        assert await cells.all_text_contents() == [shown(cost) for cost in want]
+        titles = [exact(await c.get_attribute("title")) for c in await cells.all()]
+        assert titles == want
     assert await page.text_content("#total-requests") == str(expected.requests)
 
 
@@ -117,6 +144,11 @@ async def test_dashboard_draws_seeded_spend_and_top_users(
     await assert_shows(browser, seeded.mine)
     assert "dave" not in await table_names(browser, "top-users")
     assert browser.errors == []
+    # A long id stays on one line (cut with an ellipsis, whole in the tooltip): the row with it
+    # is as tall as before.
+    heights = await page.evaluate(LONG_ID_ROW_HEIGHTS)
+    assert heights["before"] == heights["after"] and heights["cut"], heights
+    await browser.screenshot("dashboard-long-id.png")
 
 
 async def test_dashboard_downloads_the_filtered_csv(

@@ -52,10 +52,25 @@
       return Number(a) - Number(b);
     }
   }
+  // On screen every cost has 4 decimal places (rounded half up, from the exact decimal string);
+  // the exact amount is in the element's title (a tooltip) and in the CSV.
+  const SHOWN_PLACES = 4;
   function usd(value) {
-    const [int, frac = ""] = String(value ?? "0").split(".");
-    const trimmed = frac.replace(/0+$/, "").padEnd(2, "0");
-    return `$${int}.${trimmed}`;
+    const text = String(value ?? "0");
+    const negative = text.startsWith("-");
+    const [int, frac = ""] = text.replace(/^[-+]/, "").split(".");
+    let units = BigInt((int || "0") + frac.slice(0, SHOWN_PLACES).padEnd(SHOWN_PLACES, "0"));
+    if ((frac[SHOWN_PLACES] || "0") >= "5") units += 1n;
+    const digits = units.toString().padStart(SHOWN_PLACES + 1, "0");
+    const whole = digits.slice(0, -SHOWN_PLACES).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    const sign = negative && units !== 0n ? "-" : "";
+    return `${sign}$${whole}.${digits.slice(-SHOWN_PLACES)}`;
+  }
+  /** Show `value` rounded in `el`, with the exact amount as its tooltip. */
+  function showUsd(el, value) {
+    el.textContent = usd(value);
+    el.title = `$${value ?? "0"} (exact)`;
+    return el;
   }
   const count = (n) => (typeof n === "number" ? n.toLocaleString("en-US") : "–");
 
@@ -112,7 +127,7 @@
   // -- rendering -------------------------------------------------------------------------
   function renderTotals(total) {
     total = total || {};
-    $("total-cost").textContent = usd(total.cost_usd);
+    showUsd($("total-cost"), total.cost_usd);
     $("total-requests").textContent = count(total.requests);
     $("total-input").textContent = count(total.input_tokens);
     $("total-output").textContent = count(total.output_tokens);
@@ -206,12 +221,17 @@
       ...top.map((row, i) => {
         const tr = document.createElement("tr");
         const name = row[key] === null || row[key] === undefined ? emptyName : String(row[key]);
-        tr.append(cell(String(i + 1)), cell(name, "name"));
+        const nameCell = cell("", "name");
+        const label = document.createElement("span");
+        label.textContent = name;
+        label.title = name;
+        nameCell.append(label);
+        tr.append(cell(String(i + 1)), nameCell);
         if (extra) tr.append(cell(extra(row), "muted"));
         tr.append(
           cell(count(row.requests), "num"),
           cell(`${count(row.input_tokens)} / ${count(row.output_tokens)}`, "num"),
-          cell(usd(row.cost_usd), "num"),
+          showUsd(cell("", "num cost"), row.cost_usd),
         );
         return tr;
       }),

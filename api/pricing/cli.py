@@ -1,0 +1,106 @@
+"""`tollgate prices list | import FILE | export`: the price book from the command line.
+
+`list` prints the versions in force now; `export` prints every version as a price file that
+`import` reads back; `import` adds the versions not yet stored (idempotent) and reports the
+ones that conflict with a stored version. Running gateways pick a change up within seconds."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from api.cli_support import CliError, open_database
+from api.db.engine import make_engine
+from api.pricing import repository
+from api.pricing.book import PriceBook, load_file
+from api.pricing.model import PriceError, price_to_json
+from api.pricing.service import import_prices
+from api.settings import Settings
+
+Sub = Any  # argparse's _SubParsersAction is private
+
+
+def register(sub: Sub) -> None:
+    prices = sub.add_parser("prices", help="the model price book").add_subparsers(
+        dest="action", metavar="ACTION", required=True
+    )
+    ls = prices.add_parser("list", help="the price of every model in force now")
+    ls.set_defaults(handler=_list, needs_settings=True)
+    imp = prices.add_parser("import", help="add the versions of a price file (idempotent)")
+    imp.add_argument("file", type=Path, metavar="FILE")
+    imp.set_defaults(handler=_import, needs_settings=True)
+    exp = prices.add_parser("export", help="print every version as a price file (JSON)")
+    exp.set_defaults(handler=_export, needs_settings=True)
+
+
+async def _book(url: str) -> PriceBook:
+    engine = make_engine(url, pool_size=1)
+    try:
+        async with engine.connect() as conn:
+            return PriceBook(await repository.load_all(conn))
+    finally:
+        await engine.dispose()
+
+
+def _with_db(settings: Settings, work: Any) -> Any:
+    location = open_database(settings, migrate=False)
+    try:
+        return asyncio.run(work(location.url))
+    finally:
+        location.close()
+
+
+def _list(args: argparse.Namespace, settings: Settings) -> None:
+    book: PriceBook = _with_db(settings, _book)
+    print(
+        f"{'model':32} {'version':>7} {'input':>8} {'output':>8} {'cw 5m':>8} {'cw 1h':>8} "
+        f"{'read':>8}  modifiers"
+    )
+    for p in sorted(book.current(), key=lambda p: p.model):
+        data = price_to_json(p)
+        extras = [f"tier>{t.above_input_tokens}" for t in p.tiers]
+        if p.fast_multiplier is not None:
+            extras.append(f"fast x{data['fast_multiplier']}")
+        extras += [f"{geo} x{m}" for geo, m in dict(data["geo_multipliers"]).items()]  # type: ignore[call-overload]
+        rates = " ".join(
+            f"{data[k]:>8}"
+            for k in ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
+        )
+        print(f"{p.model:32} {p.version:>7} {rates}  {', '.join(extras)}")
+
+
+def _export(args: argparse.Namespace, settings: Settings) -> None:
+    book: PriceBook = _with_db(settings, _book)
+    models = [price_to_json(p, with_version=False) for p in book.versions()]
+    json.dump({"format": "tollgate-price-book/1", "models": models}, sys.stdout, indent=1)
+    print()
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        prices = load_file(args.file)
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}") from None
+    except PriceError as exc:
+        raise CliError(str(exc)) from None
+
+    async def work(url: str) -> Any:
+        engine = make_engine(url, pool_size=1)
+        try:
+            return await import_prices(engine, prices)
+        finally:
+            await engine.dispose()
+
+    report = _with_db(settings, work)
+    print(
+        f"added {len(report.added)} versions, {report.unchanged} already stored, "
+        f"{len(report.conflicts)} conflicts"
+    )
+    for conflict in report.conflicts:
+        print(f"  conflict: {conflict}")
+    if report.conflicts:
+        raise SystemExit(1)

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PlainSerializer,
-    PlainValidator,
     StringConstraints,
     field_validator,
 )
@@ -24,34 +21,12 @@ from pydantic_core import PydanticCustomError
 
 from api.db.models import Plan, Tenant
 from api.inputs import CleanText, UserId
-from api.pricing.cost import COST_QUANTUM, format_usd
+from api.money import UsdIn, UsdOut
 
-_MAX_USD = Decimal(10) ** 10  # the money columns are NUMERIC(20, 10)
 _MAX_INT32 = 2**31 - 1
 T = TypeVar("T")
 
 
-def parse_usd(value: object) -> Decimal:
-    """A non-negative USD amount from a decimal string or a JSON number."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise PydanticCustomError("usd", "must be a decimal string or a number")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise PydanticCustomError("usd", "must be a decimal string or a number") from None
-    if not amount.is_finite():
-        raise PydanticCustomError("usd", "must be a finite amount")
-    if amount < 0:
-        raise PydanticCustomError("usd", "must not be negative")
-    if amount >= _MAX_USD:
-        raise PydanticCustomError("usd", "must be below 10000000000")
-    if amount != amount.quantize(COST_QUANTUM):
-        raise PydanticCustomError("usd", "must have at most 10 decimal places")
-    return amount + 0  # "-0" becomes 0
-
-
-UsdIn = Annotated[Decimal, PlainValidator(parse_usd, json_schema_input_type=str | float)]
-UsdOut = Annotated[Decimal, PlainSerializer(format_usd, return_type=str)]
 PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32)]
 QuotaMode = Literal["hard", "soft"]
 TenantStatus = Literal["active", "suspended"]

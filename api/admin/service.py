@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.admin.schemas import PlanPut, SubscriptionInfo, TenantPatch
 from api.db.models import EndUser, Plan, Subscription, Tenant
 from api.errors import InvalidRequest, NotFound
-from api.keys.service import ensure_end_user
+from api.tenants.users import ensure_end_user
 
 # Tenant fields a PATCH copies as given (null clears the override: the plan's applies).
 _TENANT_OVERRIDES = (

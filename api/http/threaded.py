@@ -13,7 +13,6 @@ import socket
 import threading
 import time
 from collections.abc import Generator
-from types import TracebackType
 from typing import Literal
 
 import uvicorn
@@ -121,17 +120,6 @@ class ThreadedServer:
             with contextlib.suppress(RuntimeError):  # the loop closed in the meantime
                 self._loop.call_soon_threadsafe(hang_up, self.server)
             self._thread.join(START_TIMEOUT_S)
-
-    def __enter__(self) -> ThreadedServer:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def serve_in_thread(

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import ApiKey, EndUser, UsageLedger
 from api.errors import Conflict, NotFound
-from api.inputs import MAX_NAME_LENGTH, check_text, check_user_id
+from api.inputs import MAX_NAME_LENGTH, check_text
 from api.keys.secrets import display_prefix, generate_key, hash_key
 from api.tenants.service import get_tenant
+from api.tenants.users import ensure_end_user
 
 
 @dataclass(frozen=True)
@@ -22,23 +22,6 @@ class CreatedKey:
     id: uuid.UUID
     key: str  # the only time the plaintext exists outside the caller's hands
     prefix: str
-
-
-async def ensure_end_user(
-    session: AsyncSession, tenant_id: uuid.UUID, external_id: str
-) -> uuid.UUID:
-    """The id of the tenant's end user `external_id`, created on first sight (race-safe)."""
-    check_user_id(external_id, "user")
-    stmt = (
-        insert(EndUser)
-        .values(id=uuid.uuid4(), tenant_id=tenant_id, external_id=external_id)
-        .on_conflict_do_nothing(constraint="uq_end_users_tenant")
-    )
-    await session.execute(stmt)
-    found = await session.execute(
-        select(EndUser.id).where(EndUser.tenant_id == tenant_id, EndUser.external_id == external_id)
-    )
-    return found.scalar_one()
 
 
 async def create_key(

@@ -8,7 +8,7 @@
   arguments must be a JSON object).
 - `tool` messages become `tool_result` blocks; consecutive turns of the same role (e.g. the
   results of parallel tool calls, or a user message after them) are merged into one turn.
-- A message's `name` has no Anthropic counterpart and is not sent.
+- A message's `name` has no Anthropic counterpart and is not sent; nor is an empty message.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ def convert_messages(raw: object) -> tuple[list[Block], list[dict[str, Any]]]:
 
 
 def _append(turns: list[dict[str, Any]], role: str, blocks: list[Block]) -> None:
+    if not blocks:
+        return  # an empty message says nothing (and Anthropic refuses empty turns)
     if turns and turns[-1]["role"] == role:
         turns[-1]["content"].extend(blocks)
     else:

@@ -91,8 +91,12 @@ def convert_tool_choice(raw: object, parallel: object, tools: list[Block]) -> Bl
         raise UnsupportedParameter(
             "tool_choice", "must be 'auto', 'none', 'required' or a function choice"
         )
-    if choice is not None and not tools and choice["type"] != "none":
-        raise OpenAIRequestError("tool_choice: is only allowed when tools are given", "tool_choice")
+    if choice is not None and not tools:
+        if choice["type"] != "none":
+            raise OpenAIRequestError(
+                "tool_choice: is only allowed when tools are given", "tool_choice"
+            )
+        return None  # no tools, so "none" changes nothing (and Anthropic wants tools with it)
     if choice is not None and parallel is False and choice["type"] != "none":
         choice["disable_parallel_tool_use"] = True
     return choice

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Context, Decimal, localcontext
 
-from api.pricing.cost_format import format_usd
+from api.money import COST_QUANTUM, format_usd
 from api.pricing.model import ModelPrice, Rates
 
 __all__ = [
@@ -31,8 +31,6 @@ __all__ = [
     "worst_case_cost",
 ]
 
-COST_QUANTUM = Decimal("1E-10")
-"""Costs are stored and compared at 10 decimal places of a dollar."""
 
 _CONTEXT = Context(prec=40, rounding=ROUND_HALF_UP)
 _MILLION = Decimal(1_000_000)

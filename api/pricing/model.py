@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from api.pricing.cost_format import format_usd
+from api.money import format_usd
 
 __all__ = ["ModelPrice", "PriceError", "Rates", "Tier", "parse_price", "price_to_json"]
 

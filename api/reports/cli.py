@@ -14,8 +14,8 @@ from starlette.datastructures import QueryParams
 
 from api.reports.params import parse_report
 from api.reports.query import Format, ReportQuery
+from api.reports.repository import usage_csv, usage_report
 from api.reports.seed import SeedPlan, SeedResult, seed
-from api.reports.service import usage_csv, usage_report
 
 
 async def _print_report(url: str, query: ReportQuery) -> None:

@@ -9,7 +9,7 @@ from api.auth.admin import require_admin
 from api.reports.http import csv_response
 from api.reports.params import parse_report
 from api.reports.query import Format
-from api.reports.service import usage_csv, usage_report
+from api.reports.repository import usage_csv, usage_report
 from api.state import State
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])

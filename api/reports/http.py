@@ -7,7 +7,6 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from starlette.responses import StreamingResponse
 
 from api.reports.query import ReportQuery
-from api.reports.service import csv_filename
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
@@ -41,3 +40,13 @@ async def csv_response(
             "cache-control": "no-store",
         },
     )
+
+
+def csv_filename(query: ReportQuery) -> str:
+    parts = ["usage"]
+    if query.group_by is not None:
+        parts.append(f"by-{query.group_by.value}")
+    for instant in (query.window.start, query.window.end):
+        if instant is not None:
+            parts.append(instant.strftime("%Y%m%dT%H%M%SZ").replace("T000000Z", ""))
+    return "-".join(parts) + ".csv"

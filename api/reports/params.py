@@ -17,8 +17,6 @@ ADMIN_PARAMS = frozenset(
     {"tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format"}
 )
 TENANT_PARAMS = ADMIN_PARAMS - {"tenant_id"}
-REPORT_PARAMS = frozenset({"user", "model", "key_id", "from", "to", "group_by", "format"})
-"""The parameters that ask `GET /v1/usage` for a report instead of the period summary."""
 
 _MAX_TEXT = 256
 

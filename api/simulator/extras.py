@@ -8,6 +8,9 @@
   PIECE_CHARS characters. Each piece counts as one output token; stop reason `tool_use`.
 - Structured outputs: with `output_config.format` the text is an example of its schema,
   streamed in pieces of up to PIECE_CHARS characters (one output token each).
+- Extended thinking: with `thinking: {"type": "enabled"}` the answer starts with a thinking
+  block of THINKING (one output token per piece, streamed as `thinking_delta`s and a
+  `signature_delta`).
 - Images: an `image` block must have a `base64` source (media type, data) or a `url` source,
   like the real API demands.
 
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 PIECE_CHARS = 8
+THINKING = ("Let", " me", " think", ".")
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
 
@@ -34,6 +38,7 @@ class Extras:
     choice: str  # auto | none | any | tool
     forced_name: str | None
     schema: dict[str, Any] | None  # output_config.format.schema
+    thinking: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +58,12 @@ class ExtraOutput:
     text_tokens: int
     tool_uses: tuple[ToolUse, ...]
     stop_reason: str
+    thinking: tuple[str, ...] = ()
 
     @property
     def output_tokens(self) -> int:
-        return self.text_tokens + sum(len(t.pieces) for t in self.tool_uses)
+        tools = sum(len(t.pieces) for t in self.tool_uses)
+        return len(self.thinking) + self.text_tokens + tools
 
 
 def check_image(block: dict[str, Any], where: str) -> None:
@@ -74,7 +81,9 @@ def check_image(block: dict[str, Any], where: str) -> None:
 
 def parse_extras(body: dict[str, Any]) -> Extras | None:
     tools_raw, fmt = body.get("tools"), body.get("output_config")
-    if not tools_raw and not fmt:
+    thinking = body.get("thinking")
+    thinks = isinstance(thinking, dict) and thinking.get("type") == "enabled"
+    if not tools_raw and not fmt and not thinks:
         return None
     tools: list[tuple[str, dict[str, Any]]] = []
     for i, tool in enumerate(tools_raw or []):
@@ -94,7 +103,7 @@ def parse_extras(body: dict[str, Any]) -> Extras | None:
         schema = fmt["format"].get("schema")
         if not isinstance(schema, dict):
             raise ExtrasError("output_config.format.schema: Field required")
-    return Extras(tuple(tools), choice, forced_name, schema)
+    return Extras(tuple(tools), choice, forced_name, schema, thinks)
 
 
 def plan_output(
@@ -103,6 +112,8 @@ def plan_output(
     """What to answer, given the plain answer's `text_tokens` (uncapped). Tool calls that
     would pass max_tokens are left out."""
     forced = extras.choice in ("any", "tool")
+    thinking = THINKING[:max_tokens] if extras.thinking else ()
+    max_tokens -= len(thinking)
     text_pieces = None
     if extras.schema is not None:
         text_pieces = split(json.dumps(example_for(extras.schema, extras.schema)))
@@ -126,7 +137,7 @@ def plan_output(
         budget -= len(pieces)
         uses.append(ToolUse(f"toolu_sim_{ids}_{k}", name, pieces))
     stop = "tool_use" if uses else "max_tokens" if truncated else "end_turn"
-    return ExtraOutput(text_pieces, text_tokens, tuple(uses), stop)
+    return ExtraOutput(text_pieces, text_tokens, tuple(uses), stop, thinking)
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -144,6 +155,15 @@ def content_events(out: ExtraOutput, words: tuple[str, ...]) -> list[bytes]:
     message_delta)."""
     events: list[bytes] = []
     index = 0
+    if out.thinking:
+        events.append(_sse("content_block_start", _start(0, {"type": "thinking", "thinking": ""})))
+        for piece in out.thinking:
+            delta = {"type": "thinking_delta", "thinking": piece}
+            events.append(_sse("content_block_delta", _delta(0, delta)))
+        signature = {"type": "signature_delta", "signature": "c2ltdWxhdGVk"}
+        events.append(_sse("content_block_delta", _delta(0, signature)))
+        events.append(_sse("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        index = 1
     texts = _texts(out, words)
     if texts:
         start = {"type": "text", "text": ""}
@@ -175,6 +195,9 @@ def _delta(index: int, delta: dict[str, Any]) -> dict[str, Any]:
 def content_blocks(out: ExtraOutput, words: tuple[str, ...]) -> list[dict[str, Any]]:
     """The `content` of a non-streamed answer."""
     blocks: list[dict[str, Any]] = []
+    if out.thinking:
+        thought = "".join(out.thinking)
+        blocks.append({"type": "thinking", "thinking": thought, "signature": "c2ltdWxhdGVk"})
     texts = _texts(out, words)
     if texts:
         blocks.append({"type": "text", "text": "".join(texts)})

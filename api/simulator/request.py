@@ -51,6 +51,10 @@ class SimRequest:
     inference_geo: str = "global"  # "us" when asked for: usage.inference_geo reports it
 
 
+# `system` turns inside `messages`: Claude Code 2.1 sends them (beta per-turn-control-2026-07-01)
+_ROLES = ("user", "assistant", "system")
+
+
 def _content_bytes(content: object, where: str) -> int:
     """UTF-8 bytes of a `system` or message `content` value (str or list of blocks)."""
     if isinstance(content, str):
@@ -84,8 +88,10 @@ def count_input_tokens(system: object, messages: list[object]) -> int:
     if has_system:
         nbytes += _content_bytes(system, "system")
     for i, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise invalid(f"messages.{i}: expected an object with role 'user' or 'assistant'")
+        if not isinstance(message, dict) or message.get("role") not in _ROLES:
+            raise invalid(
+                f"messages.{i}: expected an object with role 'user', 'assistant' or 'system'"
+            )
         if "content" not in message:
             raise invalid(f"messages.{i}.content: Field required")
         nbytes += _content_bytes(message["content"], f"messages.{i}.content")

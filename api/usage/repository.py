@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.errors import NotFound, PermissionDenied
 from api.keys.principal import Principal
-from api.reports import service as reports
+from api.reports import repository as reports
 from api.reports.query import ReportQuery
 
 _TOTALS = text(

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
-from typing import Annotated
 
-from pydantic import BaseModel, PlainSerializer
+from pydantic import BaseModel
 
-from api.pricing.cost import format_usd
-
-UsdOut = Annotated[Decimal, PlainSerializer(format_usd, return_type=str)]
+from api.money import UsdOut
 
 
 class UserUsage(BaseModel):

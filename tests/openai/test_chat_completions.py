@@ -189,3 +189,31 @@ async def test_json_object_response_format(gateway: Gateway, tenant: TenantKey) 
         model=MODEL, messages=HELLO, response_format={"type": "json_object"}
     )
     assert json.loads(completion.choices[0].message.content or "") == {}
+
+
+async def test_reasoning_effort_thinks_and_returns_the_reasoning(
+    gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
+) -> None:
+    c = client(gateway, tenant.key)
+    whole = await c.chat.completions.create(
+        model=MODEL,
+        messages=HELLO,
+        reasoning_effort="low",
+        extra_headers={"x-sim-output-tokens": "5"},
+    )
+    message: Any = whole.choices[0].message
+    assert message.reasoning_content == "Let me think."
+    assert message.content == " Hello from the simulated upstream"
+    assert whole.usage is not None and whole.usage.completion_tokens == 4 + 5
+    stream = await c.chat.completions.create(
+        model=MODEL,
+        messages=HELLO,
+        reasoning_effort="low",
+        stream=True,
+        extra_headers={"x-sim-output-tokens": "5"},
+    )
+    deltas: list[Any] = [chunk.choices[0].delta async for chunk in stream if chunk.choices]
+    assert "".join(getattr(d, "reasoning_content", None) or "" for d in deltas) == "Let me think."
+    assert "".join(d.content or "" for d in deltas) == " Hello from the simulated upstream"
+    [row, _] = await settled_rows(engine, 2)
+    assert row["output_tokens"] == 9

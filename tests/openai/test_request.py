@@ -142,6 +142,14 @@ def test_tool_choice_and_parallel_tool_calls(
     assert tr(tools=[WEATHER], tool_choice=choice, **extra)["tool_choice"] == expected
 
 
+def test_empty_messages_and_a_toolless_none_choice_are_not_sent() -> None:
+    messages = [*HI, {"role": "assistant", "content": ""}, {"role": "user", "content": "Again"}]
+    body = tr(messages=messages, tool_choice="none", parallel_tool_calls=False)
+    assert [m["role"] for m in body["messages"]] == ["user"]
+    assert [b["text"] for b in body["messages"][0]["content"]] == ["Hi", "Again"]
+    assert "tool_choice" not in body and "tools" not in body
+
+
 def test_images_from_data_urls_and_https_urls() -> None:
     content = [
         {"type": "text", "text": "What is this?"},

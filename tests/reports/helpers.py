@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.pricing.cost import format_usd
+from api.tenants.users import ensure_end_user
 
 COUNTERS = (
     "requests",
@@ -39,13 +40,6 @@ _SETTLE = text(
                            :cost, 'test', NULL, :ended_at, NULL, 200, NULL)
     """
 )
-_USER = text(
-    """
-    INSERT INTO end_users (id, tenant_id, external_id) VALUES (:id, :tenant_id, :external_id)
-    ON CONFLICT (tenant_id, external_id) DO UPDATE SET external_id = excluded.external_id
-    RETURNING id
-    """
-)
 
 
 def utc(text_: str) -> datetime:
@@ -67,9 +61,7 @@ class Usage:
 
 
 async def end_user(conn: AsyncConnection, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
-    params = {"id": uuid.uuid4(), "tenant_id": tenant_id, "external_id": external_id}
-    found: uuid.UUID = (await conn.execute(_USER, params)).scalar_one()
-    return found
+    return await ensure_end_user(conn, tenant_id, external_id)
 
 
 async def open_request(

@@ -113,3 +113,45 @@ def test_images_are_accepted_and_malformed_ones_refused(client: anthropic.Anthro
         client.messages.create(
             model=MODEL, max_tokens=10, messages=[{"role": "user", "content": bad}]
         )
+
+
+def test_claude_codes_request_shape_is_accepted_and_answered_in_the_newest_usage(
+    client: anthropic.Anthropic,
+) -> None:
+    """What Claude Code 2.1 sends: its betas, a `system` turn inside `messages` (per-turn
+    control), adaptive thinking, context management, effort, a deferred tool, `?beta=true`."""
+    betas = "claude-code-20250219,context-management-2025-06-27,per-turn-control-2026-07-01"
+    message = client.messages.create(
+        model="claude-opus-5-5",
+        max_tokens=16000,
+        system=[{"type": "text", "text": "You are terse.", "cache_control": {"type": "ephemeral"}}],
+        messages=[*HI, {"role": "system", "content": [{"type": "text", "text": "# Env"}]}],
+        tools=[WEATHER, {**WEATHER, "name": "later", "defer_loading": True}],  # type: ignore[list-item]
+        extra_body={
+            "thinking": {"type": "adaptive", "display": "omitted"},
+            "context_management": {"edits": [{"type": "clear_thinking_20251015", "keep": "all"}]},
+            "output_config": {"effort": "medium"},
+        },
+        extra_headers={"anthropic-beta": betas},
+        extra_query={"beta": "true"},
+    )
+    usage = message.usage.model_dump()
+    assert message.model == "claude-opus-5-5" and message.stop_reason == "end_turn"
+    assert usage["cache_creation"] == {
+        "ephemeral_5m_input_tokens": 0,
+        "ephemeral_1h_input_tokens": 0,
+    }
+    assert (usage["service_tier"], usage["inference_geo"], usage["speed"]) == (
+        "standard",
+        "global",
+        "standard",
+    )
+
+
+def test_a_message_with_an_unknown_role_is_still_refused(client: anthropic.Anthropic) -> None:
+    with pytest.raises(anthropic.BadRequestError, match="role"):
+        client.messages.create(
+            model=MODEL,
+            max_tokens=5,
+            messages=[{"role": "tool", "content": "x"}],  # type: ignore[list-item, misc]
+        )

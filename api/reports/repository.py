@@ -1,4 +1,6 @@
-"""Running reports: the JSON body (rendered by Postgres, see `report_json`), or a CSV stream."""
+"""Running reports: the JSON body (rendered by Postgres, see `report_json`), or a CSV stream.
+The one place reports are queried: `/admin/usage`, `tollgate usage` and the tenant's
+`/v1/usage` (which scopes the query to the caller's tenant first) all read through here."""
 
 from __future__ import annotations
 
@@ -30,13 +32,3 @@ async def usage_report(conn: AsyncConnection, query: ReportQuery) -> str:
 def usage_csv(url: URL, query: ReportQuery) -> AsyncGenerator[bytes, None]:
     """The report as streamed CSV: grouped rows, or (without `group_by`) every ledger row."""
     return stream_copy(url, csv_statement(query))
-
-
-def csv_filename(query: ReportQuery) -> str:
-    parts = ["usage"]
-    if query.group_by is not None:
-        parts.append(f"by-{query.group_by.value}")
-    for instant in (query.window.start, query.window.end):
-        if instant is not None:
-            parts.append(instant.strftime("%Y%m%dT%H%M%SZ").replace("T000000Z", ""))
-    return "-".join(parts) + ".csv"

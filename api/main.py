@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from api import health
 from api.admin import endpoints as admin
+from api.admin import lists as admin_lists
 from api.admin import prices as price_admin
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
@@ -42,7 +43,7 @@ from api.tenants.users import UserDirectory
 from api.usage import endpoints as usage
 from api.web import pages as web
 from billing import endpoints as billing_endpoints
-from billing import webhooks
+from billing import inbox_health, webhooks
 from billing.gateway import RazorpayGateway
 from billing.runtime import BillingRuntime
 from billing.settings import BillingSettings, load_billing_settings
@@ -186,11 +187,13 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(admin_lists.router)
     app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)
     web.install(app)
     app.include_router(billing_endpoints.router)
+    app.include_router(inbox_health.router)
     app.include_router(webhooks.router)
     install_openapi(app)
     return app

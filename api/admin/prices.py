@@ -1,6 +1,8 @@
-"""`GET /admin/prices` (the versions in force now) and `PUT /admin/prices/{model}` (add a
-version; 201 when added, 200 when the same version was already stored). The process that
-took the PUT reloads its book at once; every other replica within its refresh interval."""
+"""`GET /admin/prices` (the versions in force now), `PUT /admin/prices/{model}` (add a
+version; 201 when added, 200 when the same version was already stored) and
+`POST /admin/prices/{model}/recost` (re-price settled rows, see api/pricing/recost.py). The
+process that took the PUT reloads its book at once; every other replica within its refresh
+interval."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from fastapi import APIRouter, Body, Depends, Response
 from api.auth.admin import require_admin
 from api.errors import InvalidRequest
 from api.pricing.model import PriceError, parse_price, price_to_json
+from api.pricing.recost import parse_instant, recost, report_to_json
 from api.pricing.service import put_price
 from api.state import State
 
@@ -59,3 +62,20 @@ async def put_model_price(
     await state.prices.refresh()
     response.status_code = 201 if created else 200
     return price_to_json(stored)
+
+
+@router.post("/prices/{model}/recost")
+async def recost_model(
+    model: str,
+    state: State,
+    body: dict[str, Any] = Body(...),  # noqa: B008
+) -> dict[str, object]:
+    """`{"from", "to"}` (ISO dates or datetimes, UTC; `to` exclusive) → the recorded re-cost."""
+    bounds = []
+    for name in ("from", "to"):
+        value = body.get(name)
+        if not isinstance(value, str):
+            raise InvalidRequest(f"{name}: required, an ISO 8601 date or datetime")
+        bounds.append(parse_instant(name, value))
+    report = await recost(state.engine, model, bounds[0], bounds[1])
+    return report_to_json(report)

@@ -95,6 +95,7 @@ class SubscriptionInfo(BaseModel):
     status: str
     current_start: datetime | None
     current_end: datetime | None
+    short_url: str | None = None  # where the customer authorizes it (Razorpay's page)
 
 
 class TenantOut(BaseModel):

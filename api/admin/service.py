@@ -153,6 +153,7 @@ async def subscriptions_of(
             status=row.status,
             current_start=row.current_start,
             current_end=row.current_end,
+            short_url=row.short_url,
         )
         for row in await session.scalars(stmt)
     }

@@ -1,8 +1,9 @@
-"""`tollgate prices list | import FILE | export`: the price book from the command line.
+"""`tollgate prices list | import FILE | export | recost`: the price book from the command line.
 
 `list` prints the versions in force now; `export` prints every version as a price file that
 `import` reads back; `import` adds the versions not yet stored (idempotent) and reports the
-ones that conflict with a stored version. Running gateways pick a change up within seconds."""
+ones that conflict with a stored version. Running gateways pick a change up within seconds.
+`recost --model M --from T1 --to T2` re-prices M's settled rows (see api/pricing/recost.py)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from typing import Any
 
 from api.cli_support import CliError, open_database
 from api.db.engine import make_engine
+from api.errors import TollgateError
+from api.money import format_usd
 from api.pricing import repository
 from api.pricing.book import PriceBook, load_file
 from api.pricing.model import PriceError, price_to_json
+from api.pricing.recost import RecostReport, parse_instant, recost
 from api.pricing.service import import_prices
 from api.settings import Settings
 
@@ -35,6 +39,13 @@ def register(sub: Sub) -> None:
     imp.set_defaults(handler=_import, needs_settings=True)
     exp = prices.add_parser("export", help="print every version as a price file (JSON)")
     exp.set_defaults(handler=_export, needs_settings=True)
+    rec = prices.add_parser(
+        "recost", help="re-price a model's settled rows in [--from, --to) with the book"
+    )
+    rec.add_argument("--model", required=True, help="model id or alias")
+    rec.add_argument("--from", dest="from_at", required=True, help="ISO date or datetime (UTC)")
+    rec.add_argument("--to", dest="to_at", required=True, help="ISO date or datetime, exclusive")
+    rec.set_defaults(handler=_recost, needs_settings=True)
 
 
 async def _book(url: str) -> PriceBook:
@@ -104,3 +115,30 @@ def _import(args: argparse.Namespace, settings: Settings) -> None:
         print(f"  conflict: {conflict}")
     if report.conflicts:
         raise SystemExit(1)
+
+
+def _recost(args: argparse.Namespace, settings: Settings) -> None:
+    try:
+        from_at = parse_instant("--from", args.from_at)
+        to_at = parse_instant("--to", args.to_at)
+    except TollgateError as exc:
+        raise CliError(exc.message) from None
+
+    async def work(url: str) -> RecostReport:
+        engine = make_engine(url, pool_size=1)
+        try:
+            return await recost(engine, args.model, from_at, to_at)
+        finally:
+            await engine.dispose()
+
+    try:
+        report: RecostReport = _with_db(settings, work)
+    except TollgateError as exc:
+        raise CliError(exc.message) from None
+    print(
+        f"re-costed {report.rows} {report.model} rows started in "
+        f"[{report.from_at.isoformat()}, {report.to_at.isoformat()}): {report.changed} changed"
+    )
+    print(f"before {format_usd(report.before_usd)} USD")
+    print(f"after  {format_usd(report.after_usd)} USD")
+    print(f"versions {', '.join(report.versions) or '-'}; recorded as price_recosts {report.id}")

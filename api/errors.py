@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 REQUEST_ID_HEADER = "x-tollgate-request-id"
 
@@ -137,6 +138,19 @@ def error_response(
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_tollgate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TollgateError)
@@ -151,12 +165,11 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         rid = request_id_of(request)
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "allow"}
+        if exc.status_code == 405:
+            headers["allow"] = allowed_methods(request)
         return error_response(
-            exc.status_code,
-            error_type_for(exc.status_code),
-            str(exc.detail),
-            rid,
-            dict(exc.headers or {}),  # e.g. `Allow` on a 405
+            exc.status_code, error_type_for(exc.status_code), str(exc.detail), rid, headers
         )
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

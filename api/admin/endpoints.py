@@ -12,7 +12,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Response
 
 from api.admin import service
-from api.admin.auth import admin_body, require_admin
 from api.admin.schemas import (
     KeyCreate,
     KeyCreated,
@@ -28,6 +27,7 @@ from api.admin.schemas import (
     UserLimitIn,
     UserLimitOut,
 )
+from api.auth.admin import admin_body, require_admin
 from api.http.jsonbody import body_schema
 from api.keys.service import create_key, list_keys, revoke_key
 from api.state import State

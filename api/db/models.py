@@ -171,6 +171,8 @@ class UsageLedger(Base):
     # The modifiers the usage reported (a re-cost needs them): "fast"/"standard", "us"/…
     speed: Mapped[str | None] = mapped_column(Text)
     inference_geo: Mapped[str | None] = mapped_column(Text)
+    # The escrow lease the request was admitted against (NULL: it reserved for itself).
+    lease_id: Mapped[uuid.UUID | None] = mapped_column(UUID)
 
     __table_args__ = (
         CheckConstraint(
@@ -228,6 +230,31 @@ class SpendCounter(Base):
             postgresql_nulls_not_distinct=True,
         ),
         CheckConstraint("reserved_usd >= 0 AND in_flight >= 0", name="non_negative"),
+    )
+
+
+class BudgetLease(Base):
+    """An escrow lease: budget (and, for a tenant lease, concurrency slots) that one server
+    process holds and admits requests against in memory; counted into its counters'
+    reserved_usd and in_flight (see api/ledger/leases.py)."""
+
+    __tablename__ = "budget_leases"
+
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(Text)
+    end_user_id: Mapped[uuid.UUID | None] = mapped_column()
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    amount_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    slots: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+    __table_args__ = (
+        Index("ix_budget_leases_owner", "owner"),
+        CheckConstraint("amount_usd >= 0 AND slots >= 0", name="non_negative"),
     )
 
 

@@ -147,7 +147,14 @@ def _shallow(obj: OpenRequest | Settlement | Reservation) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
-SQL_FUNCTIONS = ("tollgate_reserve", "tollgate_settle", "tollgate_void")
+SQL_FUNCTIONS = (
+    "tollgate_reserve",
+    "tollgate_settle",
+    "tollgate_void",
+    "tollgate_lease_acquire",
+    "tollgate_lease_return",
+    "tollgate_reap_leases",
+)
 
 
 def definition(name: str) -> str:

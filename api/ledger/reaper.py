@@ -45,6 +45,7 @@ _REAP = text(
     ) l
     """
 )
+_REAP_LEASES = text("SELECT tollgate_reap_leases(:stale, :batch)")
 _TIDY = (
     text("DELETE FROM rate_windows WHERE window_start < now() - interval '2 minutes'"),
     text("DELETE FROM server_heartbeats WHERE last_seen < now() - interval '1 day'"),
@@ -69,10 +70,15 @@ class Reaper:
                 return 0
             params = {"stale": self.stale_after_s, "max_age": MAX_STREAM_AGE_S, "batch": BATCH}
             reaped = int((await conn.execute(_REAP, params)).scalar_one())
+            leases = int((await conn.execute(_REAP_LEASES, params)).scalar_one())
             for statement in _TIDY:
                 await conn.execute(statement)
-        if reaped:
-            log.warning("reaped %d in-flight requests of dead server processes", reaped)
+        if reaped or leases:
+            log.warning(
+                "reaped %d in-flight requests and %d leases of dead server processes",
+                reaped,
+                leases,
+            )
         return reaped
 
     async def _run(self) -> None:

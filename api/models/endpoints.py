@@ -2,9 +2,11 @@
 
 - with an `anthropic-version` header (the Anthropic SDKs always send it): Anthropic's shape,
   `{"data": [{"type": "model", "id", "display_name", "created_at"}], "has_more", "first_id",
-  "last_id"}`;
+  "last_id"}`, paged like Anthropic's list: `limit` (1-1000, default 20), `after_id` (the page
+  after that id), `before_id` (the page before it); `has_more` is about the direction asked;
 - without it (OpenAI's SDKs and most OpenAI-compatible tools): OpenAI's shape,
-  `{"object": "list", "data": [{"id", "object": "model", "created", "owned_by"}]}`.
+  `{"object": "list", "data": [{"id", "object": "model", "created", "owned_by"}]}`, unpaged
+  (OpenAI's list has no paging).
 Errors follow the same rule (OpenAI's error shape without the header).
 
 Listed: every model in the price book in force that the caller's plan allows (dated ids; an
@@ -19,15 +21,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.errors import NotFound
-from api.keys.auth import Caller, Principal
+from api.auth.tenant import Caller
+from api.errors import InvalidRequest, NotFound
+from api.keys.principal import Principal
 from api.openai.routing import ANTHROPIC_CLIENT_HEADER, OpenAIUnlessAnthropicRoute
+from api.pagination import PageError, paginate
 from api.pricing.book import PriceBook
 from api.pricing.model import ModelPrice
-from api.pricing.resolve import model_allowed
+from api.quotas.plans import model_allowed
 from api.state import State
 
 router = APIRouter(tags=["tenant"], route_class=OpenAIUnlessAnthropicRoute)
+_PAGE_PARAMS = ("limit", "after_id", "before_id")
 
 
 def _visible(book: PriceBook, principal: Principal) -> list[ModelPrice]:
@@ -67,8 +72,11 @@ async def list_models(request: Request, caller: Caller, state: State) -> Respons
     data = [_entry(p, book.first_seen(p.model), anthropic) for p in prices]
     if not anthropic:
         return _json({"object": "list", "data": data})
-    first, last = (prices[0].model, prices[-1].model) if prices else (None, None)
-    return _json({"data": data, "has_more": False, "first_id": first, "last_id": last})
+    query = {k: v for k, v in request.query_params.items() if k in _PAGE_PARAMS}
+    try:
+        return _json(paginate(data, query))
+    except PageError as exc:
+        raise InvalidRequest(str(exc)) from None
 
 
 @router.get("/v1/models/{model_id}")

@@ -1,7 +1,10 @@
 -- The current definition of tollgate_settle (last redefined by
--- migrations/versions/2026-11-30-1300_price_book.py: the usage's speed and inference_geo). Make a ledger row final, move its
--- reservation to spend and add it to the daily rollups, in one transaction; idempotent (a
--- replay returns false). tests/ledger/test_sql_functions.py compares this file with the
+-- migrations/versions/2026-11-30-1700_leases.py: rows admitted against an escrow lease). Make a
+-- ledger row final, move its reservation to spend and add it to the daily rollups, in one
+-- transaction; idempotent (a replay returns false). A row admitted against a lease
+-- (lease_id set) reserved nothing itself and holds no slot of its own: its cost is taken out
+-- of the lease (and of the counters' reserved_usd that the lease is counted in), at most what
+-- the lease still holds; if the lease is gone (reaped), the cost only becomes spend. tests/ledger/test_sql_functions.py compares this file with the
 -- migrated database: a migration that redefines the function updates this file too.
 CREATE OR REPLACE FUNCTION tollgate_settle(
     p_id uuid, p_status text, p_model text, p_input bigint, p_output bigint,
@@ -16,8 +19,13 @@ DECLARE
     row record;
     was_in_flight boolean;
     row_day date;
+    lease record;
+    taken numeric := 0;
+    released numeric := 0;
+    user_released numeric := 0;
+    slot integer := 0;
 BEGIN
-    SELECT l.tenant_id, l.end_user_id, l.status, l.reserved_usd, l.period_start,
+    SELECT l.tenant_id, l.end_user_id, l.status, l.reserved_usd, l.period_start, l.lease_id,
            l.api_key_id, l.model, l.started_at, l.input_tokens, l.output_tokens,
            l.cache_write_5m_tokens, l.cache_write_1h_tokens, l.cache_read_tokens,
            l.web_search_requests, l.cost_usd INTO row
@@ -37,18 +45,45 @@ BEGIN
            error_type = p_error_type, speed = p_speed, inference_geo = p_inference_geo
      WHERE id = p_id;
     IF row.period_start IS NOT NULL THEN
+        IF row.lease_id IS NULL THEN
+            released := CASE WHEN was_in_flight THEN row.reserved_usd ELSE 0 END;
+            user_released := released;
+            slot := CASE WHEN was_in_flight THEN 1 ELSE 0 END;
+        ELSIF was_in_flight THEN
+            -- Counter rows (tenant, then user), then the lease: the lock order of every
+            -- ledger function.
+            PERFORM 1 FROM spend_counters c
+             WHERE c.tenant_id = row.tenant_id AND c.end_user_id IS NULL
+               AND c.period_start = row.period_start
+               FOR UPDATE;
+            IF row.end_user_id IS NOT NULL THEN
+                PERFORM 1 FROM spend_counters c
+                 WHERE c.tenant_id = row.tenant_id AND c.end_user_id = row.end_user_id
+                   AND c.period_start = row.period_start
+                   FOR UPDATE;
+            END IF;
+            SELECT b.amount_usd, b.end_user_id INTO lease FROM budget_leases b
+             WHERE b.tenant_id = row.tenant_id AND b.id = row.lease_id FOR UPDATE;
+            IF FOUND THEN
+                taken := LEAST(p_cost, lease.amount_usd);
+                UPDATE budget_leases SET amount_usd = amount_usd - taken
+                 WHERE tenant_id = row.tenant_id AND id = row.lease_id;
+                released := taken;
+                user_released := CASE WHEN lease.end_user_id IS NULL THEN 0 ELSE taken END;
+            END IF;
+        END IF;
         -- Tenant row first, then the user row: the same lock order as tollgate_reserve.
         UPDATE spend_counters
            SET spent_usd = spent_usd + p_cost,
-               reserved_usd = reserved_usd - CASE WHEN was_in_flight THEN row.reserved_usd ELSE 0 END,
-               in_flight = in_flight - CASE WHEN was_in_flight THEN 1 ELSE 0 END,
+               reserved_usd = reserved_usd - released,
+               in_flight = in_flight - slot,
                requests = requests + CASE WHEN was_in_flight THEN 1 ELSE 0 END
          WHERE tenant_id = row.tenant_id AND end_user_id IS NULL
            AND period_start = row.period_start;
         IF row.end_user_id IS NOT NULL THEN
             UPDATE spend_counters
                SET spent_usd = spent_usd + p_cost,
-                   reserved_usd = reserved_usd - CASE WHEN was_in_flight THEN row.reserved_usd ELSE 0 END,
+                   reserved_usd = reserved_usd - user_released,
                    requests = requests + CASE WHEN was_in_flight THEN 1 ELSE 0 END
              WHERE tenant_id = row.tenant_id AND end_user_id = row.end_user_id
                AND period_start = row.period_start;

@@ -1,0 +1,233 @@
+"""Escrow leases, the process side: what this process holds of each tenant's (or active end
+user's) budget and of each tenant's concurrency slots, and local admission against it.
+
+Postgres counts every lease into its counters (`reserved_usd`, `in_flight`), so in hard mode
+`settled spend + per-request reservations + leased escrow <= limit` at every instant, whatever
+the processes do; a lease-admitted request only moves money inside its lease. Locally, per
+lease: `escrow` is what Postgres holds for it once every settlement handed off has landed,
+`committed` the worst cases of its requests in flight and `pending` the costs of settlements
+not yet landed (Postgres takes them out of the lease when they land); a request is admitted
+when its worst case fits in `escrow - committed - pending`.
+
+Trust: a lease is used only while this process's heartbeat is fresh (`valid_until`, a margin
+inside the reaper's stale window), so the reaper can never hand a lease to others while this
+process still admits against it. A lease that went stale locally, or that Postgres no longer
+has, is retired: no new admissions; its requests still settle, and what is left is returned.
+
+SQL: tollgate_lease_acquire / tollgate_lease_return / tollgate_reap_leases, current definitions
+in `sql/`. One statement per refill or return; none per request."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+ZERO = Decimal(0)
+
+_ACQUIRE = text(
+    "SELECT * FROM tollgate_lease_acquire(:lease, :new, :owner, :tenant, :user, :period_start, "
+    ":period_end, :want_usd, :min_usd, :want_slots, :stale)"
+)
+_RETURN = text("SELECT * FROM tollgate_lease_return(:tenant, :lease, :keep_usd, :keep_slots)")
+
+
+@dataclass(frozen=True)
+class Subject:
+    tenant_id: uuid.UUID
+    end_user_id: uuid.UUID | None
+    period_start: datetime
+    period_end: datetime
+
+    @property
+    def tenant(self) -> Subject:
+        return Subject(self.tenant_id, None, self.period_start, self.period_end)
+
+
+@dataclass
+class Lease:
+    subject: Subject
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    escrow: Decimal = ZERO
+    committed: Decimal = ZERO
+    pending: Decimal = ZERO
+    slots: int = 0
+    used_slots: int = 0
+    in_flight: int = 0
+    exists: bool = False  # Postgres has its row (a refill must find it)
+    retired: bool = False
+    last_used: float = 0.0
+
+    @property
+    def available(self) -> Decimal:
+        return self.escrow - self.committed - self.pending
+
+    @property
+    def keep_usd(self) -> Decimal:
+        """What the lease must keep covering: requests in flight and costs not yet landed."""
+        return self.committed + self.pending
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One request admitted against leases: its money lease and its slot lease."""
+
+    request_id: uuid.UUID
+    money: Lease
+    slot: Lease
+    worst_case: Decimal
+
+
+class LeaseBook:
+    def __init__(
+        self,
+        owner: str,
+        stale_s: float,
+        *,
+        margin_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.owner = owner
+        self.stale_s = stale_s
+        self._margin = margin_s if margin_s is not None else stale_s / 3
+        self._clock = clock
+        self._valid_until = 0.0
+        self.leases: dict[Subject, Lease] = {}
+        self.retired: list[Lease] = []
+        self._landing: dict[uuid.UUID, tuple[Lease, Decimal]] = {}
+
+    def heartbeat_sent(self, sent_at: float) -> None:
+        """Our heartbeat, sent at `sent_at` (this clock), committed: leases are good until a
+        margin before the reaper could call us stale."""
+        self._valid_until = max(self._valid_until, sent_at + self.stale_s - self._margin)
+
+    @property
+    def trusted(self) -> bool:
+        if self._clock() < self._valid_until:
+            return True
+        for lease in list(self.leases.values()):
+            self._retire(lease)
+        return False
+
+    def lease(self, subject: Subject) -> Lease:
+        lease = self.leases.get(subject)
+        if lease is None:
+            lease = self.leases[subject] = Lease(subject)
+        return lease
+
+    def admit(self, request_id: uuid.UUID, subject: Subject, worst_case: Decimal) -> Ticket | None:
+        """Admit in memory, or None (refill, or reserve per request)."""
+        if not self.trusted:
+            return None
+        money = self.leases.get(subject)
+        slot = self.leases.get(subject.tenant)
+        if money is None or slot is None or money.available < worst_case:
+            return None
+        if slot.used_slots >= slot.slots:
+            return None
+        money.committed += worst_case
+        money.in_flight += 1
+        slot.used_slots += 1
+        money.last_used = slot.last_used = self._clock()
+        return Ticket(request_id, money, slot, worst_case)
+
+    def finished(self, ticket: Ticket, cost: Decimal) -> None:
+        """The request ended with `cost`; its settlement is on its way to Postgres."""
+        money = ticket.money
+        money.committed -= ticket.worst_case
+        money.pending += cost
+        money.in_flight -= 1
+        ticket.slot.used_slots -= 1
+        self._landing[ticket.request_id] = (money, cost)
+
+    def landed(self, request_id: uuid.UUID) -> None:
+        """The settlement is in Postgres: its cost left the lease there too."""
+        found = self._landing.pop(request_id, None)
+        if found is not None:
+            money, cost = found
+            money.pending -= cost
+            money.escrow -= min(cost, money.escrow)
+
+    def _retire(self, lease: Lease) -> None:
+        if self.leases.get(lease.subject) is lease:
+            del self.leases[lease.subject]
+        lease.retired = True
+        self.retired.append(lease)
+
+    async def refill(
+        self,
+        conn: AsyncConnection,
+        subject: Subject,
+        *,
+        want_usd: Decimal,
+        min_usd: Decimal,
+        want_slots: int = 0,
+    ) -> tuple[Decimal, int]:
+        """Top up (or take) the lease of `subject` in one statement; what was granted."""
+        if not self.trusted:
+            return ZERO, 0
+        lease = self.lease(subject)
+        params = {
+            "lease": lease.id,
+            "new": not lease.exists,
+            "owner": self.owner,
+            "tenant": subject.tenant_id,
+            "user": subject.end_user_id,
+            "period_start": subject.period_start,
+            "period_end": subject.period_end,
+            "want_usd": want_usd,
+            "min_usd": min_usd,
+            "want_slots": want_slots if subject.end_user_id is None else 0,
+            "stale": self.stale_s,
+        }
+        granted, slots, _live, lost = (await conn.execute(_ACQUIRE, params)).one()
+        if lost:
+            self._retire(lease)
+            return ZERO, 0
+        if granted or slots:
+            lease.exists = True
+            lease.escrow += granted
+            lease.slots += slots
+        return Decimal(granted), int(slots)
+
+    async def give_back(self, conn: AsyncConnection, lease: Lease) -> tuple[Decimal, int]:
+        """Return what `lease` holds beyond its requests in flight (and a retired lease's
+        everything once they are done); one statement."""
+        if not lease.exists:
+            return ZERO, 0
+        keep_slots = lease.used_slots
+        params = {
+            "tenant": lease.subject.tenant_id,
+            "lease": lease.id,
+            "keep_usd": lease.keep_usd,
+            "keep_slots": keep_slots,
+        }
+        released, released_slots = (await conn.execute(_RETURN, params)).one()
+        lease.escrow -= released
+        lease.slots -= released_slots
+        if lease.retired and lease.in_flight == 0 and lease.pending == 0:
+            lease.exists = False
+            self.retired.remove(lease)
+        return Decimal(released), int(released_slots)
+
+    async def return_idle(self, conn: AsyncConnection, idle_s: float) -> Decimal:
+        """Give back leases unused for `idle_s`, and whatever retired leases no longer need."""
+        now = self._clock()
+        total = ZERO
+        for lease in [*self.retired, *self.leases.values()]:
+            if lease.retired or now - lease.last_used >= idle_s:
+                total += (await self.give_back(conn, lease))[0]
+        return total
+
+    async def return_all(self, conn: AsyncConnection) -> Decimal:
+        """At shutdown: give back everything not covering a request in flight."""
+        total = ZERO
+        for lease in [*self.retired, *self.leases.values()]:
+            total += (await self.give_back(conn, lease))[0]
+        return total

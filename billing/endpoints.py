@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.admin.auth import Admin, admin_body, require_admin
+from api.auth.admin import Admin, admin_body, require_admin
 from api.http.jsonbody import body_schema
 from api.state import State
 from billing import service

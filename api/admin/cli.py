@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.admin.tokens import TokenInfo, create_token, list_tokens, revoke_token
 from api.audit import cli_actor, record
+from api.auth.admin_tokens import TokenInfo, create_token, list_tokens, revoke_token
 from api.cli_support import parse_uuid, run_with_session
 from api.settings import Settings
 

@@ -14,7 +14,6 @@ from fastapi import APIRouter, Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin import service
-from api.admin.auth import Admin, admin_body, require_admin
 from api.admin.schemas import (
     PlanCode,
     PlanOut,
@@ -27,6 +26,7 @@ from api.admin.schemas import (
     UserLimitOut,
 )
 from api.audit import record
+from api.auth.admin import Admin, admin_body, require_admin
 from api.db.models import EndUser, Plan
 from api.http.jsonbody import body_schema
 from api.state import State

@@ -11,9 +11,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
 
-from api.admin.auth import Admin, admin_body, no_content, require_admin
 from api.admin.schemas import KeyCreate, KeyCreated, KeyList, KeyOut
 from api.audit import record
+from api.auth.admin import Admin, admin_body, no_content, require_admin
 from api.http.jsonbody import body_schema
 from api.keys.service import create_key, get_key, key_snapshot, list_keys, revoke_key
 from api.state import State

@@ -11,10 +11,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from api.admin.auth import Admin, admin_body, no_content, require_admin
 from api.admin.schemas import Label, _Input
-from api.admin.tokens import TokenInfo, create_token, list_tokens, revoke_token
 from api.audit import record
+from api.auth.admin import Admin, admin_body, no_content, require_admin
+from api.auth.admin_tokens import TokenInfo, create_token, list_tokens, revoke_token
 from api.http.jsonbody import body_schema
 from api.state import State
 

@@ -16,13 +16,13 @@ from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
+from api.auth.tenant import Caller
 from api.batches import repository
 from api.batches.admission import admit, parse_batch
 from api.batches.repository import BatchRow
 from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
 from api.errors import BadGateway, InvalidRequest, NotFound
-from api.keys.auth import Caller
 from api.pagination import PageError, paginate
 from api.passthrough import (
     Refused,

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.ledger.functions import Reservation
 
 _RESERVE = text(

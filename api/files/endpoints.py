@@ -9,9 +9,9 @@ from fastapi.responses import JSONResponse
 from starlette.background import BackgroundTask
 from starlette.responses import Response, StreamingResponse
 
+from api.auth.tenant import Caller
 from api.errors import InvalidRequest
 from api.files import repository, service
-from api.keys.auth import Caller
 from api.pagination import PageError, paginate
 from api.passthrough import Refused, forwarded_headers, open_upstream, read_json
 from api.state import State

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.admin.auth import require_admin
+from api.auth.admin import require_admin
 from api.reports.http import csv_response
 from api.reports.params import parse_report
 from api.reports.query import Format

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from api.keys.auth import Caller
+from api.auth.tenant import Caller
 from api.reports.http import csv_response
 from api.reports.params import TENANT_PARAMS, parse_report
 from api.reports.query import Format

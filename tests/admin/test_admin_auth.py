@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.admin.auth import token_matches
+from api.auth.admin import token_matches
 from api.db.models import ApiKey, EndUser, Plan, Tenant
 from api.main import create_app
 from tests.admin.helpers import ADMIN_TOKEN, assert_error

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
 
-from api.admin.tokens import find_token, looks_like_token
 from api.audit import Actor
+from api.auth.admin_tokens import find_token, looks_like_token
 from api.db.errors import DB_ERRORS, unavailable
 from api.errors import REQUEST_ID_HEADER, AuthenticationFailed, PermissionDenied, request_id_of
 from api.http.jsonbody import validate_body

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Response
 
-from api.admin.auth import Admin, require_admin
+from api.auth.admin import Admin, require_admin
 from api.errors import InvalidRequest
 from api.pricing.model import PriceError, parse_price, price_to_json
 from api.pricing.recost import parse_instant, recost, report_to_json

@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from api.admin.models import AdminToken
+from api.auth.models import AdminToken
 from api.errors import Conflict, NotFound
 from api.inputs import MAX_NAME_LENGTH, check_text, clip
 

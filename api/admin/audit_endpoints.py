@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.admin.auth import require_admin
 from api.audit.query import PARAMETERS, entries, parse_filter
+from api.auth.admin import require_admin
 from api.errors import InvalidRequest
 from api.state import State
 

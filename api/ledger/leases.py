@@ -61,6 +61,8 @@ class Lease:
     used_slots: int = 0
     in_flight: int = 0
     exists: bool = False  # Postgres has its row (a refill must find it)
+    admitted_since: Decimal = ZERO  # worst cases admitted since the last refill
+    refilled_at: float = 0.0
     retired: bool = False
     last_used: float = 0.0
 
@@ -132,6 +134,7 @@ class LeaseBook:
         if slot.used_slots >= slot.slots:
             return None
         money.committed += worst_case
+        money.admitted_since += worst_case
         money.in_flight += 1
         slot.used_slots += 1
         money.last_used = slot.last_used = self._clock()
@@ -159,6 +162,20 @@ class LeaseBook:
             del self.leases[lease.subject]
         lease.retired = True
         self.retired.append(lease)
+
+    def want(
+        self, subject: Subject, worst_case: Decimal, *, horizon_s: float = 2.0, floor: int = 8
+    ) -> Decimal:
+        """How much to ask for: what this lease consumed per second since its last refill,
+        times `horizon_s` (refill ahead of need), and at least `floor` worst cases. Postgres
+        caps it at the remainder divided by the live processes."""
+        lease = self.leases.get(subject)
+        least = worst_case * floor
+        if lease is None or lease.refilled_at == 0.0:
+            return least
+        elapsed = max(self._clock() - lease.refilled_at, 0.05)
+        rate = lease.admitted_since / Decimal(str(elapsed))
+        return max(least, (rate * Decimal(str(horizon_s))).quantize(Decimal("0.000001")))
 
     async def refill(
         self,
@@ -190,6 +207,8 @@ class LeaseBook:
         if lost:
             self._retire(lease)
             return ZERO, 0
+        lease.admitted_since = ZERO
+        lease.refilled_at = self._clock()
         if granted or slots:
             lease.exists = True
             lease.escrow += granted

@@ -71,7 +71,7 @@ _START_LEASED_MANY = text(
 )
 _OWN_IN_FLIGHT = text(
     "SELECT id FROM usage_ledger WHERE status = 'in_flight' AND owner = :owner "
-    "AND endpoint <> 'batch'"
+    "AND endpoint <> 'batch' AND lease_id IS NULL"
 )
 _VOID = text("SELECT tollgate_void(:id)")
 
@@ -222,7 +222,8 @@ async def start_leased_many(
 
 
 async def own_in_flight(conn: AsyncConnection, owner: str) -> list[uuid.UUID]:
-    """The ids of `owner`'s in-flight rows (batch rows, settled by the batch settler, aside)."""
+    """The ids of `owner`'s per-request in-flight rows (batch rows, settled by the batch
+    settler, and lease-admitted rows, which reserved nothing of their own, aside)."""
     return list((await conn.execute(_OWN_IN_FLIGHT, {"owner": owner})).scalars())
 
 

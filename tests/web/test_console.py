@@ -40,6 +40,35 @@ async def test_the_console_pages_answer_get_and_head_with_the_strict_policy(
     assert "//" not in page.text.replace("<!doctype", ""), "an absolute URL (a CDN) in the page"
 
 
+FOCUSED = """() => {
+  const el = document.activeElement;
+  const style = getComputedStyle(el);
+  return {id: el.id, text: el.textContent.trim(), outline: style.outlineStyle,
+          left: el.getBoundingClientRect().left};
+}"""
+
+
+async def keyboard_reaches_the_create_form(browser: Browser) -> None:
+    """The first Tab shows the skip link; following it and tabbing on reaches the new tenant's
+    name field, and a focused button has a visible outline."""
+    page = browser.page
+    await page.reload()
+    await page.wait_for_selector("#create-tenant")
+    await page.keyboard.press("Tab")
+    skip = await page.evaluate(FOCUSED)
+    assert skip["text"] == "Skip to content" and skip["left"] >= 0, skip
+    await page.keyboard.press("Enter")
+    for _ in range(12):
+        await page.keyboard.press("Tab")
+        if (await page.evaluate(FOCUSED))["id"] == "tenant-name":
+            break
+    assert (await page.evaluate(FOCUSED))["id"] == "tenant-name"
+    await page.keyboard.press("Tab")  # the plan, then the button
+    await page.keyboard.press("Tab")
+    button = await page.evaluate(FOCUSED)
+    assert button["text"] == "Create tenant" and button["outline"] == "solid", button
+
+
 async def create_tenant(browser: Browser, name: str) -> str:
     """Create a tenant in the console; returns its id (the page moves to the tenant's page)."""
     page = browser.page
@@ -89,6 +118,7 @@ async def test_a_key_made_in_the_console_works_until_it_is_revoked_there(
     await sign_in(browser, gateway, ADMIN_TOKEN)
     assert await page.evaluate("sessionStorage.getItem('tollgate.admin.token')") == ADMIN_TOKEN
     await shoot(browser, "tenants-empty")
+    await keyboard_reaches_the_create_form(browser)
     tenant_id = await create_tenant(browser, "Console Co")
     key = await create_key(browser, "from-the-console")
     await shoot(browser, "tenant-new-key")

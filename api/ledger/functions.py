@@ -245,6 +245,7 @@ SQL_FUNCTIONS = (
     "tollgate_lease_acquire",
     "tollgate_lease_return",
     "tollgate_reap_leases",
+    "tollgate_lease_permits",
 )
 
 

@@ -15,11 +15,8 @@ from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
 from anthropic._constants import RAW_RESPONSE_HEADER
 from anthropic._models import FinalRequestOptions
 
-from api.errors import BadGateway, RequestTooLarge
-
-PASS_THROUGH = ("anthropic-beta", "anthropic-version")
-SIM_PREFIX = "x-sim-"
-_RELAYED = ("request-id", "retry-after", "content-type", "x-should-retry")
+from api.errors import BadGateway
+from api.http.forwarding import relayed_error_headers
 
 
 @dataclass(frozen=True)
@@ -29,15 +26,6 @@ class Refused:
     status: int
     body: bytes
     headers: dict[str, str]
-
-
-def forwarded_headers(incoming: Mapping[str, str], *, simulated: bool) -> dict[str, str]:
-    """`anthropic-beta`, `anthropic-version`, and the simulator's `x-sim-*` knobs when the
-    upstream is the simulator."""
-    out = {name: incoming[name] for name in PASS_THROUGH if name in incoming}
-    if simulated:
-        out.update({k: v for k, v in incoming.items() if k.startswith(SIM_PREFIX)})
-    return out
 
 
 async def open_upstream(
@@ -65,7 +53,7 @@ async def open_upstream(
     try:
         response: httpx2.Response = await client.request(httpx2.Response, options)
     except APIStatusError as exc:
-        relayed = {k: exc.response.headers[k] for k in _RELAYED if k in exc.response.headers}
+        relayed = relayed_error_headers(exc.response.headers)
         return Refused(exc.status_code, exc.response.content, relayed)
     except (APIConnectionError, httpx2.HTTPError, OSError):
         raise BadGateway("the upstream could not be reached") from None
@@ -94,8 +82,7 @@ async def _send_once(
     if response.status_code >= 400:
         body = await response.aread()
         await response.aclose()
-        relayed = {k: response.headers[k] for k in _RELAYED if k in response.headers}
-        return Refused(response.status_code, body, relayed)
+        return Refused(response.status_code, body, relayed_error_headers(response.headers))
     return response
 
 
@@ -128,17 +115,3 @@ async def read_json(
     if not isinstance(body, dict):
         raise BadGateway("the upstream sent an unexpected answer")
     return body
-
-
-async def read_limited(chunks: AsyncIterable[bytes], declared: str | None, limit: int) -> bytes:
-    """A whole request body, refusing anything over `limit` bytes without reading all of it."""
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"request body is larger than {limit} bytes")
-    parts: list[bytes] = []
-    size = 0
-    async for chunk in chunks:
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body is larger than {limit} bytes")
-        parts.append(chunk)
-    return b"".join(parts)

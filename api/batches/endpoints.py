@@ -7,7 +7,6 @@ relayed as the upstream sends them (never held whole) and start the settler."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -23,14 +22,11 @@ from api.batches.repository import BatchRow
 from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
 from api.errors import BadGateway, InvalidRequest, NotFound
+from api.http.body import read_body
+from api.http.forwarding import forwarded_headers
+from api.http.jsonbody import parse_json_object
 from api.pagination import PageError, paginate
-from api.passthrough import (
-    Refused,
-    forwarded_headers,
-    open_upstream,
-    read_json,
-    read_limited,
-)
+from api.passthrough import Refused, open_upstream, read_json
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -67,13 +63,8 @@ async def _owned(state: State, caller: Caller, batch_id: str) -> BatchRow:
 
 @router.post(BATCHES, response_model=None)
 async def create_batch(request: Request, caller: Caller, state: State) -> Response:
-    raw = await read_limited(
-        request.stream(), request.headers.get("content-length"), state.settings.batch_max_body_bytes
-    )
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON") from None
+    raw = await read_body(request, state.settings.batch_max_body_bytes)
+    body = parse_json_object(raw)
     requests = parse_batch(body, state.prices.book, caller, datetime.now(UTC))
     batch_id, quota_headers = await admit(state, caller, body, requests)
     headers = forwarded_headers(request.headers, simulated=state.simulated)

@@ -12,8 +12,9 @@ from starlette.responses import Response, StreamingResponse
 from api.auth.tenant import Caller
 from api.errors import InvalidRequest
 from api.files import repository, service
+from api.http.forwarding import forwarded_headers
 from api.pagination import PageError, paginate
-from api.passthrough import Refused, forwarded_headers, open_upstream, read_json
+from api.passthrough import Refused, open_upstream, read_json
 from api.state import State
 
 router = APIRouter(tags=["tenant"])

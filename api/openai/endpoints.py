@@ -15,6 +15,7 @@ from starlette.responses import Response
 from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
 from api.http.body import read_body
+from api.http.forwarding import forwarded_headers
 from api.ledger.metered import MeteredRequest
 from api.openai.errors import error_json, translate_error_body
 from api.openai.jsonbody import parse_strict_object
@@ -24,7 +25,7 @@ from api.openai.response import translate_message
 from api.openai.routing import OpenAIRoute, json_response
 from api.openai.stream import ChunkTranslator
 from api.proxy.service import begin, call_whole, start_stream
-from api.proxy.upstream import UpstreamRefused, forwarded_headers
+from api.proxy.upstream import UpstreamRefused
 from api.state import AppState, State
 
 ENDPOINT = "chat_completions"
@@ -57,7 +58,7 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
     )
     rid = str(metered.ctx.request_id)
     request.state.request_id = rid
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
     headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
     try:
         async with metered:

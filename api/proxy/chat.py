@@ -15,6 +15,7 @@ from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER, InvalidRequest
 from api.http.body import read_body
 from api.http.docs import CHAT_BODY, json_body
+from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_user_id
 from api.metering.meter import text_of_delta
@@ -24,7 +25,6 @@ from api.proxy.relay import STREAM_HEADERS
 from api.proxy.request import check_max_tokens, check_model
 from api.proxy.service import begin, start_stream
 from api.proxy.stream import MeteredStream
-from api.proxy.upstream import forwarded_headers
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -122,7 +122,7 @@ async def chat(request: Request, caller: Caller, state: State) -> EventSourceRes
     )
     rid = str(metered.ctx.request_id)
     request.state.request_id = rid
-    headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    headers = forwarded_headers(request.headers, simulated=state.simulated)
     async with metered:
         stream = await start_stream(state, metered, upstream_raw, headers)
     sse_headers = {k: v for k, v in STREAM_HEADERS.items() if k != "content-type"}

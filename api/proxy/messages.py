@@ -10,12 +10,13 @@ from api.errors import REQUEST_ID_HEADER, PermissionDenied
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
+from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
 from api.inputs import clip
 from api.proxy.relay import RelayResponse
 from api.proxy.request import check_model, check_tools, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
-from api.proxy.upstream import forwarded_headers, read_whole
+from api.proxy.upstream import read_whole
 from api.quotas.plans import model_allowed
 from api.quotas.rpm import take_request
 from api.state import State
@@ -42,7 +43,7 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
     rid = str(metered.ctx.request_id)
     request.state.request_id = rid
     headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
     async with metered:
         if not parsed.stream:
             whole = await call_whole(state, metered, raw, upstream_headers)
@@ -72,7 +73,7 @@ async def count_tokens(request: Request, caller: Caller, state: State) -> Respon
         )
     check_tools(body)
     await take_request(state.engine, caller.tenant_id, caller.key_id)
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
     timeout = float(state.settings.upstream_timeout_s)
     response, content = await read_whole(
         state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout

@@ -7,7 +7,7 @@ cancelled handler can never skip the ledger write.
 
 Client hang-up: `drain` keeps reading the upstream to its end so the exact usage is billed;
 `close` closes the upstream at once and bills what was seen (output from the last usage, or the
-number of text deltas if that is more)."""
+number of content deltas if that is more and the final usage never came)."""
 
 from __future__ import annotations
 
@@ -145,7 +145,11 @@ class MeteredStream:
             self.meter, client_gone=self.client_gone, transport_error=self._transport_error
         )
         usage = self.meter.usage
-        if self._deltas > usage.output_tokens:
+        # The delta count stands in for output tokens only when the final usage never came
+        # (message_delta carries it, with the stop reason): a complete stream's usage is
+        # exact, and deltas that carry no token (signature_delta, an empty input_json_delta)
+        # must not raise it.
+        if self.meter.stop_reason is None and self._deltas > usage.output_tokens:
             usage = replace(usage, output_tokens=self._deltas)
         await self.metered.settle(
             usage,

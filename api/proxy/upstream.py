@@ -19,19 +19,8 @@ from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
 from anthropic._constants import RAW_RESPONSE_HEADER
 
 from api.errors import BadGateway, TollgateError, UpstreamTimeout
+from api.http.forwarding import relayed_error_headers
 from api.ledger.metered import EndedBeforeStream
-
-PASS_THROUGH = ("anthropic-beta", "anthropic-version")
-SIM_PREFIX = "x-sim-"
-
-
-def forwarded_headers(incoming: dict[str, str], *, simulated: bool) -> dict[str, str]:
-    """The tenant headers that reach the upstream: `anthropic-beta`, `anthropic-version`, and
-    the simulator's `x-sim-*` knobs when the upstream is the simulator."""
-    out = {name: incoming[name] for name in PASS_THROUGH if name in incoming}
-    if simulated:
-        out.update({k: v for k, v in incoming.items() if k.startswith(SIM_PREFIX)})
-    return out
 
 
 @dataclass
@@ -76,9 +65,6 @@ class FirstByteTimeout(EndedBeforeStream, UpstreamTimeout):
         super().__init__("the upstream did not answer in time")
 
 
-_RELAYED_ERROR_HEADERS = ("request-id", "retry-after", "content-type", "x-should-retry")
-
-
 def _refused(exc: APIStatusError) -> UpstreamRefused:
     body = exc.response.content
     error_type = None
@@ -86,9 +72,7 @@ def _refused(exc: APIStatusError) -> UpstreamRefused:
         err = exc.body.get("error")
         if isinstance(err, dict) and isinstance(err.get("type"), str):
             error_type = err["type"]
-    headers = {
-        k: exc.response.headers[k] for k in _RELAYED_ERROR_HEADERS if k in exc.response.headers
-    }
+    headers = relayed_error_headers(exc.response.headers)
     return UpstreamRefused(exc.status_code, body, headers, error_type)
 
 

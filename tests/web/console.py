@@ -38,7 +38,7 @@ async def sign_in(browser: Browser, gateway: Gateway, token: str, path: str = "/
 
 async def settle(browser: Browser) -> None:
     """Wait until the view has drawn (the status line is no longer "loading")."""
-    await browser.page.wait_for_selector('#status:not([data-state="loading"])')
+    await browser.page.wait_for_selector('#status:not([data-state="loading"])', state="attached")
 
 
 async def shoot(browser: Browser, name: str) -> list[Path]:
@@ -63,8 +63,12 @@ def sdk(gateway: Gateway, key: str) -> anthropic.AsyncAnthropic:
     return anthropic.AsyncAnthropic(base_url=gateway.url, api_key=key, max_retries=0)
 
 
-async def say_hello(gateway: Gateway, key: str) -> str:
+async def say_hello(gateway: Gateway, key: str, user: str | None = None) -> str:
+    """One /v1/messages request through the anthropic SDK; returns the message id."""
     reply = await sdk(gateway, key).messages.create(
-        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "Hello from the console"}]
+        model=MODEL,
+        max_tokens=8,
+        messages=[{"role": "user", "content": "Hello from the console"}],
+        metadata={"user_id": user} if user else anthropic.NOT_GIVEN,
     )
     return reply.id

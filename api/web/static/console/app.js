@@ -42,6 +42,7 @@ function showWho(who) {
     ? `Signed in${who.actor ? ` as ${who.actor}` : ""} · role: ${who.role}.`
     : "";
   document.body.dataset.role = who ? who.role : "";
+  document.getElementById("access").dataset.signed = who ? "yes" : "no";
 }
 
 async function draw(view, current) {

@@ -55,7 +55,12 @@ export function confirmAction(title, text, okLabel = "Confirm") {
   });
 }
 
-export const money = (value) => (value === null || value === undefined ? "–" : `$${value}`);
+/** A decimal string as dollars, exact, with at least cents: "2.5" → "$2.50", "0.004215" kept. */
+export function money(value) {
+  if (value === null || value === undefined) return "–";
+  const [int, frac = ""] = String(value).split(".");
+  return `$${int}.${frac.padEnd(2, "0")}`;
+}
 
 /** An ISO time as "YYYY-MM-DD HH:MM UTC" (the full value in a tooltip). */
 export function when(iso, never = "never") {

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
+from api.admin import cli as admin_token_cli
+from api.audit import cli_actor, record
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
 from api.pricing import cli as prices_cli
 from api.settings import Settings
@@ -22,6 +24,7 @@ def register(sub: Sub) -> None:
     _admin_commands(sub)
     _report_commands(sub)
     prices_cli.register(sub)
+    admin_token_cli.register(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",
@@ -189,16 +192,21 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
     from api.tenants.service import create_tenant
 
     async def work(session: AsyncSession) -> uuid.UUID:
-        return (await create_tenant(session, args.name, args.plan)).id
+        tenant = await create_tenant(session, args.name, args.plan)
+        after = {"id": str(tenant.id), "name": tenant.name, "plan": tenant.plan_code}
+        await record(session, cli_actor(), "tenant.create", "tenant", tenant.id, None, after)
+        return tenant.id
 
     print(run_with_session(settings, work))
 
 
 def _key_create(args: argparse.Namespace, settings: Settings) -> None:
-    from api.keys.service import create_key
+    from api.keys.service import create_key, get_key, key_snapshot
 
     async def work(session: AsyncSession) -> tuple[uuid.UUID, str]:
         created = await create_key(session, args.tenant_id, name=args.name, user=args.user)
+        after = key_snapshot(await get_key(session, created.id))
+        await record(session, cli_actor(), "key.create", "api_key", created.id, None, after)
         return created.id, created.key
 
     key_id, key = run_with_session(settings, work)
@@ -218,10 +226,14 @@ def _key_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _key_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    from api.keys.service import revoke_key
+    from api.keys.service import get_key, key_snapshot, revoke_key
 
     async def work(session: AsyncSession) -> datetime:
-        return await revoke_key(session, args.key_id)
+        before = key_snapshot(await get_key(session, args.key_id))
+        revoked_at = await revoke_key(session, args.key_id)
+        after = key_snapshot(await get_key(session, args.key_id))
+        await record(session, cli_actor(), "key.revoke", "api_key", args.key_id, before, after)
+        return revoked_at
 
     revoked_at = run_with_session(settings, work)
     print(f"revoked {args.key_id} at {revoked_at.astimezone(UTC).isoformat(timespec='seconds')}")

@@ -12,9 +12,12 @@ from anthropic import AsyncAnthropic, DefaultAioHttpClient
 from fastapi import FastAPI
 
 from api import health
+from api.admin import audit_endpoints as audit
 from api.admin import endpoints as admin
+from api.admin import key_endpoints as admin_keys
 from api.admin import lists as admin_lists
 from api.admin import prices as price_admin
+from api.admin import token_endpoints as admin_tokens
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
@@ -187,7 +190,10 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(admin_keys.router)
     app.include_router(admin_lists.router)
+    app.include_router(admin_tokens.router)
+    app.include_router(audit.router)
     app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)

@@ -34,6 +34,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api import audit
+from api.audit import Actor
 from api.errors import InvalidRequest, NotFound
 from api.money import format_usd
 from api.pricing import repository
@@ -125,9 +127,10 @@ class _Change:
 
 
 async def recost(
-    engine: AsyncEngine, model: str, from_at: datetime, to_at: datetime
+    engine: AsyncEngine, model: str, from_at: datetime, to_at: datetime, actor: Actor
 ) -> RecostReport:
-    """Re-price `model`'s settled rows that started in [from_at, to_at); see the module doc."""
+    """Re-price `model`'s settled rows that started in [from_at, to_at); see the module doc.
+    Recorded in the audit log (by `actor`) in the same transaction."""
     if not from_at < to_at:
         raise EmptyWindow("recost: from must be before to")
     async with engine.begin() as conn:
@@ -150,10 +153,14 @@ async def recost(
                 _RECORD, {"model": canonical, "from_at": from_at, "to_at": to_at, **totals}
             )
         ).one()
-    return RecostReport(
-        int(record.id), canonical, from_at, to_at, len(rows), len(changes), before, after, used,
-        record.created_at,
-    )  # fmt: skip
+        report = RecostReport(
+            int(record.id), canonical, from_at, to_at, len(rows), len(changes), before, after,
+            used, record.created_at,
+        )  # fmt: skip
+        await audit.record(
+            conn, actor, "price.recost", "price", canonical, None, report_to_json(report)
+        )
+    return report
 
 
 def parse_instant(name: str, value: str) -> datetime:

@@ -12,7 +12,7 @@ holding the ledger in SHARE mode so no settle slips between the rebuild and the 
 Downgrading folds the endpoints back together the same way and restores the old functions.
 
 Revision ID: 3e5a7c9b1d42
-Revises: d5f7b9a1c3e5
+Revises: e1a2b3c4d5f6
 Create Date: 2026-11-30 18:00:00+00:00
 """
 
@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "3e5a7c9b1d42"
-down_revision: str | None = "d5f7b9a1c3e5"  # after leases (linear history)
+down_revision: str | None = "e1a2b3c4d5f6"  # after admin_tokens_audit (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,10 +17,11 @@ from typing import Any
 
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from api.db.migrate import downgrade, upgrade
+from api.db.migrate import alembic_config, downgrade, upgrade
 from tests.reports.helpers import Usage, add_request, utc
 from tests.reports.test_rollup import assert_rollups_equal_ledger
 from tests.support import Gateway, TenantKey, make_tenant_key
@@ -60,6 +61,13 @@ async def _batch(engine: AsyncEngine, t: TenantKey, started: datetime) -> None:
         async with engine.begin() as conn:
             settled = {"batch": batch, "model": HAIKU, "cost": cost, "started": started}
             assert await conn.scalar(_SETTLE, settled | row)
+
+
+def _before(url: str, revision: str) -> str:
+    """The revision `revision` follows."""
+    parent = ScriptDirectory.from_config(alembic_config(url)).get_revision(revision).down_revision
+    assert isinstance(parent, str)
+    return parent
 
 
 @pytest.fixture
@@ -182,7 +190,7 @@ async def test_the_migration_splits_the_rollup_by_endpoint_and_downgrade_folds_i
     async with engine.connect() as conn:
         assert await conn.scalar(text(daily), {"t": tenant_rows.tenant_id}) == 2
     await engine.dispose()
-    await asyncio.to_thread(downgrade, database_url, "d5f7b9a1c3e5")  # before rollup_endpoint
+    await asyncio.to_thread(downgrade, database_url, _before(database_url, "3e5a7c9b1d42"))
     async with engine.connect() as conn:
         assert await conn.scalar(text(daily), {"t": tenant_rows.tenant_id}) == 1
     await engine.dispose()

@@ -30,7 +30,7 @@ _OPEN = text(
     """
     INSERT INTO usage_ledger (id, tenant_id, api_key_id, end_user_id, endpoint, model, status,
                               started_at, owner, reserved_usd, period_start)
-    VALUES (:id, :tenant_id, :key_id, :user_id, 'messages', :model, 'in_flight', :started_at,
+    VALUES (:id, :tenant_id, :key_id, :user_id, :endpoint, :model, 'in_flight', :started_at,
             'tests', 1, date_trunc('month', CAST(:started_at AS timestamptz), 'UTC'))
     """
 )
@@ -87,6 +87,7 @@ async def open_request(
     user: str | None,
     started_at: datetime,
     model: str = "claude-haiku-4-5",
+    endpoint: str = "messages",
 ) -> uuid.UUID:
     """An in-flight ledger row, as tollgate_reserve leaves it."""
     request_id = uuid.uuid4()
@@ -98,6 +99,7 @@ async def open_request(
         "user_id": user_id,
         "model": model,
         "started_at": started_at,
+        "endpoint": endpoint,
     }
     await conn.execute(_OPEN, params)
     return request_id
@@ -126,10 +128,13 @@ async def add_request(
     user: str | None,
     started_at: datetime,
     usage: Usage,
+    endpoint: str = "messages",
 ) -> uuid.UUID:
     """A request opened and settled, each in its own transaction (as the gateway does)."""
     async with engine.begin() as conn:
-        request_id = await open_request(conn, tenant_id, key_id, user, started_at, usage.model)
+        request_id = await open_request(
+            conn, tenant_id, key_id, user, started_at, usage.model, endpoint
+        )
     async with engine.begin() as conn:
         assert await settle(conn, request_id, usage)
     return request_id

@@ -1,5 +1,5 @@
 -- The current definition of tollgate_reserve (last redefined by
--- migrations/versions/2026-11-30-1720_key_policies.py: a key's own monthly budget). Check every
+-- migrations/versions/2026-11-30-1820_key_policies.py: a key's own monthly budget). Check every
 -- limit of a request and, only if all pass, reserve its cost and open the in-flight ledger row,
 -- under the tenant's counter row lock (then the end user's, then the key's: one lock order).
 -- A key with a monthly budget is checked against its `key_spend` row, which the deferred

@@ -12,8 +12,8 @@
   `key_budget`, `key_spent` in its answer (outcome `key_budget`).
 
 Revision ID: f2b3c4d5e6a7
-Revises: e1a2b3c4d5f6
-Create Date: 2026-11-30 17:20:00+00:00
+Revises: e6a8c0b2d4f6
+Create Date: 2026-11-30 18:20:00+00:00
 """
 
 import importlib.util
@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "f2b3c4d5e6a7"
-down_revision: str | None = "e1a2b3c4d5f6"  # after admin tokens and audit (linear history)
+down_revision: str | None = "e6a8c0b2d4f6"  # after lease_permits (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

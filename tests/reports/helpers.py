@@ -61,7 +61,23 @@ class Usage:
 
 
 async def end_user(conn: AsyncConnection, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+    if any(ord(ch) < 32 for ch in external_id):
+        return await legacy_end_user(conn, tenant_id, external_id)
     return await ensure_end_user(conn, tenant_id, external_id)
+
+
+async def legacy_end_user(
+    conn: AsyncConnection, tenant_id: uuid.UUID, external_id: str
+) -> uuid.UUID:
+    """An end user whose id predates the input rules (control characters were accepted
+    before): written straight to the table, as old data would be, so exports still have to
+    escape it."""
+    user_id = uuid.uuid4()
+    await conn.execute(
+        text("INSERT INTO end_users (id, tenant_id, external_id) VALUES (:id, :t, :e)"),
+        {"id": user_id, "t": tenant_id, "e": external_id},
+    )
+    return user_id
 
 
 async def open_request(

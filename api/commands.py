@@ -118,9 +118,10 @@ def _report_commands(sub: Sub) -> None:
     usage.add_argument("--user", help="an end user's external id")
     usage.add_argument("--model")
     usage.add_argument("--key-id", dest="key_id")
+    usage.add_argument("--endpoint", metavar="messages|chat|chat_completions|batch")
     usage.add_argument("--from", dest="from", metavar="FROM")
     usage.add_argument("--to")
-    usage.add_argument("--group-by", dest="group_by", metavar="tenant|user|model|key|day")
+    usage.add_argument("--group-by", dest="group_by", metavar="tenant|user|model|key|day|endpoint")
     usage.add_argument("--format", default="json", metavar="json|csv")
     usage.set_defaults(handler=_usage, needs_settings=True)
 
@@ -291,7 +292,7 @@ def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
 def _usage(args: argparse.Namespace, settings: Settings) -> None:
     from api.reports.cli import usage_command
 
-    names = ("tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format")
+    names = ("tenant_id", "user", "model", "key_id", "endpoint", "from", "to", "group_by", "format")
     location = open_database(settings, migrate=False)
     try:
         usage_command(location.url, {name: getattr(args, name) for name in names})

@@ -245,6 +245,7 @@ SQL_FUNCTIONS = (
     "tollgate_lease_acquire",
     "tollgate_lease_return",
     "tollgate_reap_leases",
+    "tollgate_lease_permits",
     "tollgate_reserve_batch",
     "tollgate_settle_batch_result",
     "tollgate_release_batch",

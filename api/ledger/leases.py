@@ -36,6 +36,10 @@ _ACQUIRE = text(
     ":period_end, :want_usd, :min_usd, :want_slots, :stale)"
 )
 _RETURN = text("SELECT * FROM tollgate_lease_return(:tenant, :lease, :keep_usd, :keep_slots)")
+_PERMITS = text(
+    "SELECT * FROM tollgate_lease_permits(:tenant, :key, :period_start, :period_end, :want, :stale)"
+)
+PERMIT_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,15 @@ class Lease:
         return self.committed + self.pending
 
 
+@dataclass
+class Permits:
+    """rpm permits of one key: counted in Postgres for the minute that ends at `expires`
+    (this process's clock, a margin early)."""
+
+    remaining: int = 0
+    expires: float = 0.0
+
+
 @dataclass(frozen=True)
 class Ticket:
     """One request admitted against leases: its money lease and its slot lease."""
@@ -103,6 +116,7 @@ class LeaseBook:
         self.leases: dict[Subject, Lease] = {}
         self.retired: list[Lease] = []
         self._landing: dict[uuid.UUID, tuple[Lease, Decimal]] = {}
+        self.permits: dict[uuid.UUID, Permits] = {}
 
     def heartbeat_sent(self, sent_at: float) -> None:
         """Our heartbeat, sent at `sent_at` (this clock), committed: leases are good until a
@@ -123,8 +137,15 @@ class LeaseBook:
             lease = self.leases[subject] = Lease(subject)
         return lease
 
-    def admit(self, request_id: uuid.UUID, subject: Subject, worst_case: Decimal) -> Ticket | None:
-        """Admit in memory, or None (refill, or reserve per request)."""
+    def admit(
+        self,
+        request_id: uuid.UUID,
+        subject: Subject,
+        worst_case: Decimal,
+        key: uuid.UUID | None = None,
+    ) -> Ticket | None:
+        """Admit in memory — budget, a slot and (with `key`) an rpm permit — or None (refill,
+        or reserve per request)."""
         if not self.trusted:
             return None
         money = self.leases.get(subject)
@@ -133,12 +154,45 @@ class LeaseBook:
             return None
         if slot.used_slots >= slot.slots:
             return None
+        if key is not None and not self._take_permit(key):
+            return None
         money.committed += worst_case
         money.admitted_since += worst_case
         money.in_flight += 1
         slot.used_slots += 1
         money.last_used = slot.last_used = self._clock()
         return Ticket(request_id, money, slot, worst_case)
+
+    def _take_permit(self, key: uuid.UUID) -> bool:
+        permits = self.permits.get(key)
+        if permits is None or permits.remaining <= 0 or self._clock() >= permits.expires:
+            return False
+        permits.remaining -= 1
+        return True
+
+    async def refill_permits(
+        self, conn: AsyncConnection, subject: Subject, key: uuid.UUID, want: int
+    ) -> int:
+        """Lease up to `want` rpm permits of `key` for the current minute; how many."""
+        if not self.trusted:
+            return 0
+        sent = self._clock()
+        params = {
+            "tenant": subject.tenant_id,
+            "key": key,
+            "period_start": subject.period_start,
+            "period_end": subject.period_end,
+            "want": want,
+            "stale": self.stale_s,
+        }
+        granted, _window, seconds_left = (await conn.execute(_PERMITS, params)).one()
+        expires = sent + float(seconds_left) - PERMIT_MARGIN_S
+        permits = self.permits.get(key)
+        if permits is not None and self._clock() < permits.expires:
+            permits.remaining += int(granted)  # the same minute: its expiry stands
+        else:
+            self.permits[key] = Permits(int(granted), expires)
+        return int(granted)
 
     def finished(self, ticket: Ticket, cost: Decimal) -> None:
         """The request ended with `cost`; its settlement is on its way to Postgres."""

@@ -77,7 +77,8 @@ _USER_COUNTER = text(
 _DAILY = text(
     "UPDATE usage_daily SET cost_usd = cost_usd + :delta "
     "WHERE tenant_id = CAST(:tenant AS uuid) AND day = :day AND model = :model "
-    "AND api_key_id = CAST(:key AS uuid) AND end_user_id IS NOT DISTINCT FROM CAST(:user AS uuid)"
+    "AND endpoint = :endpoint AND api_key_id = CAST(:key AS uuid) "
+    "AND end_user_id IS NOT DISTINCT FROM CAST(:user AS uuid)"
 )
 _DAILY_USERS = text(
     "UPDATE usage_daily_users SET cost_usd = cost_usd + :delta "
@@ -249,7 +250,8 @@ async def _apply(
             if r["end_user_id"] is not None:
                 users[(str(r["tenant_id"]), str(r["end_user_id"]), r["period_start"])] += delta
         user = str(r["end_user_id"]) if r["end_user_id"] is not None else None
-        daily[(str(r["tenant_id"]), day, str(r["api_key_id"]), user or "", r["model"])] += delta
+        scope = (str(r["api_key_id"]), user or "", r["model"], r["endpoint"])
+        daily[(str(r["tenant_id"]), day, *scope)] += delta
         daily_users[(str(r["tenant_id"]), day, user or "")] += delta
     # Key order everywhere: tenant counters, user counters, then the rollups (as settle does).
     for (tenant, period), delta in sorted(tenants.items()):
@@ -258,8 +260,9 @@ async def _apply(
         await conn.execute(
             _USER_COUNTER, {"tenant": tenant, "user": user_id, "period": period, "delta": delta}
         )
-    for (tenant, day, key, user_key, model), delta in sorted(daily.items()):
+    for (tenant, day, key, user_key, model, endpoint), delta in sorted(daily.items()):
         params = {"tenant": tenant, "day": day, "key": key, "model": model, "delta": delta}
+        params["endpoint"] = endpoint
         await conn.execute(_DAILY, params | {"user": user_key or None})
     for (tenant, day, user_key), delta in sorted(daily_users.items()):
         await conn.execute(

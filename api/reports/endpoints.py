@@ -27,9 +27,10 @@ _PARAMETERS = [
         ("user", "only this end user (external id), in every tenant unless tenant_id is set"),
         ("model", "only this model id"),
         ("key_id", "only this API key"),
+        ("endpoint", "only this endpoint: messages | chat | chat_completions | batch"),
         ("from", "ISO 8601 date or datetime, UTC, inclusive"),
         ("to", "ISO 8601 date or datetime, UTC, exclusive"),
-        ("group_by", "tenant | user | model | key | day"),
+        ("group_by", "tenant | user | model | key | day | endpoint"),
         ("format", "json (default) | csv"),
     )
 ]

@@ -1,11 +1,12 @@
--- The current definition of tollgate_settle_batch_result (created by
--- migrations/versions/2026-11-30-1400_batches_files.py). Write one batch result's ledger row
--- (endpoint `batch`, its custom_id, end user and reservation from batch_requests), move its
--- reservation to spend in the tenant's and the end user's counters, take it off the batch, and
--- add the row to the daily rollups, in one transaction; at most once: the ledger's unique
--- (batch_id, custom_id) makes a replay (a restarted settler, another replica) return false
--- and touch nothing. tests/ledger/test_sql_functions.py compares this file with the migrated
--- database: a migration that redefines the function updates this file too.
+-- The current definition of tollgate_settle_batch_result (last redefined by
+-- migrations/versions/2026-11-30-1800_rollup_endpoint.py: `usage_daily` per endpoint too).
+-- Write one batch result's ledger row (endpoint `batch`, its custom_id, end user and
+-- reservation from batch_requests), move its reservation to spend in the tenant's and the end
+-- user's counters, take it off the batch, and add the row to the daily rollups, in one
+-- transaction; at most once: the ledger's unique (batch_id, custom_id) makes a replay (a
+-- restarted settler, another replica) return false and touch nothing.
+-- tests/ledger/test_sql_functions.py compares this file with the migrated database: a
+-- migration that redefines the function updates this file too.
 CREATE OR REPLACE FUNCTION tollgate_settle_batch_result(
     p_batch uuid, p_custom_id text, p_status text, p_model text, p_input bigint,
     p_output bigint, p_cw5m bigint, p_cw1h bigint, p_cread bigint, p_web bigint,
@@ -55,12 +56,12 @@ BEGIN
     UPDATE batches SET reserved_usd = reserved_usd - req.reserved_usd WHERE id = p_batch;
     row_day := (req.created_at AT TIME ZONE 'UTC')::date;
     INSERT INTO usage_daily AS d (
-        tenant_id, day, api_key_id, end_user_id, model, requests, input_tokens,
+        tenant_id, day, api_key_id, end_user_id, model, endpoint, requests, input_tokens,
         output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
         web_search_requests, cost_usd)
-    VALUES (req.tenant_id, row_day, req.api_key_id, req.end_user_id, req.model, 1, p_input,
-            p_output, p_cw5m, p_cw1h, p_cread, p_web, p_cost)
-    ON CONFLICT (tenant_id, day, api_key_id, end_user_id, model) DO UPDATE
+    VALUES (req.tenant_id, row_day, req.api_key_id, req.end_user_id, req.model, 'batch', 1,
+            p_input, p_output, p_cw5m, p_cw1h, p_cread, p_web, p_cost)
+    ON CONFLICT (tenant_id, day, api_key_id, end_user_id, model, endpoint) DO UPDATE
        SET requests = d.requests + 1,
            input_tokens = d.input_tokens + excluded.input_tokens,
            output_tokens = d.output_tokens + excluded.output_tokens,

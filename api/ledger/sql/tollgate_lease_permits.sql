@@ -1,5 +1,5 @@
 -- The current definition of tollgate_lease_permits (defined by
--- migrations/versions/2026-11-30-1800_lease_permits.py). Lease rpm permits for one key: up to
+-- migrations/versions/2026-11-30-1810_lease_permits.py). Lease rpm permits for one key: up to
 -- p_want requests of the current minute are counted now (as if they had all started), so the
 -- sliding-window check every process runs (tollgate_reserve's weighted count of this minute
 -- and the last) already sees them; the owning process may start that many requests before

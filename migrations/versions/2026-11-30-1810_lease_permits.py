@@ -3,8 +3,8 @@ for one key at once (under the tenant's counter row lock, like tollgate_reserve)
 may start that many requests before the minute ends without asking Postgres again.
 
 Revision ID: e6a8c0b2d4f6
-Revises: e1a2b3c4d5f6
-Create Date: 2026-11-30 18:00:00+00:00
+Revises: 3e5a7c9b1d42
+Create Date: 2026-11-30 18:10:00+00:00
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "e6a8c0b2d4f6"
-down_revision: str | None = "e1a2b3c4d5f6"  # after admin_tokens_audit (linear history)
+down_revision: str | None = "3e5a7c9b1d42"  # after rollup_endpoint (linear history)
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,10 +17,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.simulator import RunningSimulator, start_simulator_thread
+from tests.batches.helpers import batch_requests
 from tests.pg import asyncpg_dsn
 from tests.support import ServeProcess, make_tenant_key, spawn_serve, wait_until
 
-MODEL = "claude-sonnet-4-6"
 # "Hi there" = 5 input tokens; max_tokens 10 caps the simulator's reply at 10 output tokens.
 HALF = Decimal(5 * 3 + 10 * 15) / 1_000_000 / 2  # $3 / $15 per million, batch discount 0.5
 USERS = ["alice", "bob", "carol"]
@@ -54,21 +54,6 @@ _COUNTERS = text(
 )
 
 
-def _requests(n: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"k{i}",
-            "params": {
-                "model": MODEL,
-                "max_tokens": 10,
-                "messages": [{"role": "user", "content": "Hi there"}],
-                "metadata": {"user_id": USERS[i % len(USERS)]},
-            },
-        }
-        for i in range(n)
-    ]
-
-
 async def _scalar(engine: AsyncEngine, sql: str) -> Any:
     async with engine.connect() as conn:
         return await conn.scalar(text(sql))
@@ -93,7 +78,7 @@ async def test_killed_settler_mid_results_another_gateway_finishes_exactly_once(
         # The knobs travel with the create request; the stall applies to the batch's first
         # results download, which is the settler's own (the test never downloads results).
         batch = await client.messages.batches.create(
-            requests=_requests(100),  # type: ignore[arg-type]
+            requests=batch_requests(100, USERS, "k"),  # type: ignore[arg-type]
             extra_headers={
                 "x-sim-results-stall-after": str(STALL_AFTER),
                 "x-sim-batch-errored": "^k(3|71)$",

@@ -13,8 +13,12 @@ DEV_ARGS ?=
 dev: $(STAMP)
 	$(BIN)/tollgate dev $(DEV_ARGS)
 
+# Test files run in parallel (pytest-xdist): each worker has its own Postgres (or template
+# database on TEST_DATABASE_URL's server) and every test its own database.
+TEST_WORKERS ?= 3
+
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_WORKERS) --dist worksteal
 
 test-web: $(STAMP)  # the pages in headless Chromium (apt-get install chromium), and /metrics
 	$(BIN)/pytest -q tests/web tests/observability

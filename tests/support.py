@@ -98,28 +98,60 @@ class ServeProcess:
                 self.proc.wait()
 
 
-def spawn_serve(env: dict[str, str], log: Path) -> ServeProcess:
-    """`tollgate serve` as its own process (for behaviour that depends on the real server)."""
+SERVE_START_TIMEOUT_S = 120  # generous: a loaded 2-core machine imports slowly
+
+
+def _launch(env: dict[str, str], log: Path) -> ServeProcess:
     port = free_port()
-    full_env = {**os.environ, **env}
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "api", "serve", "--port", str(port)],
-            env=full_env,
+            env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    return ServeProcess(f"http://127.0.0.1:{port}", proc, log)
+
+
+def _serving(server: ServeProcess) -> bool:
+    """True once /healthz answers; False if the process lost its port to another (a test
+    running in parallel took it between our probe and its bind): then launch again."""
+    deadline = time.monotonic() + SERVE_START_TIMEOUT_S
     while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tollgate serve exited: {log.read_text()}")
+        if server.proc.poll() is not None:
+            if "already in use" in server.log.read_text():
+                return False
+            raise RuntimeError(f"tollgate serve exited: {server.log.read_text()}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return ServeProcess(url, proc, log)
+            if httpx.get(server.url + "/healthz", timeout=5).status_code == 200:
+                return True
         time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"tollgate serve did not start: {log.read_text()}")
+    server.proc.kill()
+    raise RuntimeError(f"tollgate serve did not start: {server.log.read_text()}")
+
+
+def spawn_servers(envs: list[tuple[dict[str, str], Path]]) -> list[ServeProcess]:
+    """`tollgate serve` processes (for behaviour that depends on the real server), started
+    together and returned once each answers; `envs` pairs extra environment with a log path."""
+    servers = [_launch(env, log) for env, log in envs]
+    try:
+        for i, (env, log) in enumerate(envs):
+            for _ in range(3):
+                if _serving(servers[i]):
+                    break
+                servers[i] = _launch(env, log)
+            else:
+                raise RuntimeError(f"tollgate serve found no free port: {log.read_text()}")
+    except BaseException:
+        for server in servers:
+            server.stop(signal.SIGKILL)
+        raise
+    return servers
+
+
+def spawn_serve(env: dict[str, str], log: Path) -> ServeProcess:
+    """One `tollgate serve` process (see `spawn_servers`)."""
+    return spawn_servers([(env, log)])[0]
 
 
 @dataclass(frozen=True)
@@ -150,7 +182,7 @@ async def ledger_rows(engine: AsyncEngine) -> list[dict[str, Any]]:
 
 
 async def wait_until(
-    check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0, interval_s: float = 0.05
+    check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, interval_s: float = 0.05
 ) -> None:
     deadline = time.monotonic() + timeout_s
     while not await check():
@@ -160,7 +192,7 @@ async def wait_until(
 
 
 async def settled_rows(
-    engine: AsyncEngine, count: int, timeout_s: float = 10.0
+    engine: AsyncEngine, count: int, timeout_s: float = 60.0
 ) -> list[dict[str, Any]]:
     """The ledger once `count` rows exist and none is still in flight."""
     rows: list[dict[str, Any]] = []

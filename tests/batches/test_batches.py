@@ -148,12 +148,15 @@ async def test_other_tenant_gets_404_everywhere_and_nothing_reaches_upstream(
     mine = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=owner.key, max_retries=0)
     theirs = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=other.key, max_retries=0)
     batch = await mine.messages.batches.create(requests=_requests(2, ["u"]))  # type: ignore[arg-type]
+    before_upload = len(sim.app.calls)
     uploaded = await mine.beta.files.upload(
         file=("a.txt", b"secret", "text/plain"),
         betas=["files-api-2025-04-14"],
         extra_headers={"x-sim-file-downloadable": "true"},
     )
-    assert sim.app.calls[-1].beta == "files-api-2025-04-14"
+    # The batch settler polls this simulator meanwhile: find the upload among the new calls.
+    uploads = [c for c in list(sim.app.calls)[before_upload:] if c.method == "POST"]
+    assert [c.beta for c in uploads] == ["files-api-2025-04-14"]
     assert await (await mine.files.download(uploaded.id)).read() == b"secret"
 
     async def settled() -> bool:  # after which the settler stops polling the upstream

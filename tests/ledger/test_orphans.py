@@ -88,7 +88,7 @@ async def test_reserve_committed_after_the_client_gave_up_is_released(
                 )
                 return int(counted.scalar_one()) == 2
 
-        await wait_until(reserves_committed, timeout_s=30)
+        await wait_until(reserves_committed, timeout_s=60)
 
         async def released() -> bool:
             return await _counters(engine, tenant) == (0, Decimal(0), 0)

@@ -127,7 +127,7 @@ async def _stop_postgres_mid_stream(
         async def all_landed() -> bool:
             return await _count(url) == (STREAMS, STREAMS)
 
-        await wait_until(all_landed, timeout_s=20)
+        await wait_until(all_landed, timeout_s=60)
         assert writer_of(second).writer.spool.pending() == 0
         # Replaying the same records again changes nothing: settling is idempotent.
         from api.ledger.functions import Settlement, settle

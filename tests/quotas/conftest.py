@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.gate import UpstreamGate, gated_upstream
 from tests.pg import asyncpg_dsn
-from tests.support import ServeProcess, spawn_serve
+from tests.support import ServeProcess, spawn_servers
 
 
 @pytest.fixture
@@ -28,20 +28,26 @@ def gate() -> Iterator[UpstreamGate]:
 def two_servers(
     database_url: str, gate: UpstreamGate, tmp_path: Path
 ) -> Iterator[list[ServeProcess]]:
-    servers: list[ServeProcess] = []
-    try:
-        for n in range(2):
-            env = {
+    envs = [
+        (
+            {
                 "DATABASE_URL": asyncpg_dsn(database_url),
                 "TOLLGATE_UPSTREAM": "simulated",
                 "ANTHROPIC_BASE_URL": gate.url,
                 "TOLLGATE_UPSTREAM_TIMEOUT_S": "600",  # a closed gate holds requests
                 "TOLLGATE_DATA_DIR": str(tmp_path / f"data{n}"),
                 "TOLLGATE_KEY_CACHE_TTL_S": "1",
-                "TOLLGATE_REAPER_STALE_S": "2",
+                # Short enough for the crash test, long enough that a busy machine's late
+                # heartbeat never gets a live server's requests reaped.
+                "TOLLGATE_REAPER_STALE_S": "10",
                 "TOLLGATE_UPSTREAM_MAX_RETRIES": "0",
-            }
-            servers.append(spawn_serve(env, tmp_path / f"serve{n}.log"))
+            },
+            tmp_path / f"serve{n}.log",
+        )
+        for n in range(2)
+    ]
+    servers = spawn_servers(envs)
+    try:
         yield servers
     finally:
         for server in servers:

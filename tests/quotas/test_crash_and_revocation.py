@@ -59,7 +59,7 @@ async def test_sigkilled_server_reservation_is_reaped_and_row_abandoned(
         return Decimal(row[0]) == 0 and row[1] == 0
 
     assert not await reservation_released()  # held while the dead server's row is in flight
-    await wait_until(reservation_released, timeout_s=20)  # the survivor's reaper acted
+    await wait_until(reservation_released, timeout_s=90)  # the survivor's reaper acted
     async with engine.connect() as conn:
         status, error, reserved = (
             await conn.execute(

@@ -32,6 +32,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/usage", None),
     ("GET", "/admin/prices", None),
     ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
+    ("POST", "/admin/prices/{model}/recost", {"from": "2000-01-01", "to": "2100-01-01"}),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.routing import Match
 
 REQUEST_ID_HEADER = "x-tollgate-request-id"
 
@@ -23,6 +24,10 @@ class TollgateError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+
+    def body(self, request_id: str) -> bytes:
+        """The response body: the error shape (an error relayed from upstream keeps its own)."""
+        return error_body(self.error_type, self.message, request_id)
 
 
 class InvalidRequest(TollgateError):
@@ -133,21 +138,38 @@ def error_response(
     )
 
 
+_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_tollgate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TollgateError)
         rid = request_id_of(request)
-        return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+        return Response(
+            exc.body(rid),
+            status_code=exc.status,
+            media_type="application/json",
+            headers={REQUEST_ID_HEADER: rid, **exc.headers},
+        )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         rid = request_id_of(request)
+        headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() != "allow"}
+        if exc.status_code == 405:
+            headers["allow"] = allowed_methods(request)
         return error_response(
-            exc.status_code,
-            error_type_for(exc.status_code),
-            str(exc.detail),
-            rid,
-            dict(exc.headers or {}),  # e.g. `Allow` on a 405
+            exc.status_code, error_type_for(exc.status_code), str(exc.detail), rid, headers
         )
 
     async def on_validation_error(request: Request, exc: Exception) -> Response:

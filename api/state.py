@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from api.keys.auth import KeyCache
-    from api.ledger.writer import LedgerWriter
+    from api.keys.principal import KeyCache
+    from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
     from api.pricing.live import LiveBook
     from api.tenants.users import UserDirectory
@@ -30,7 +30,7 @@ class AppState:
     upstream_url: str
     simulated: bool
     prices: LiveBook  # .book is the price book in use
-    writer: LedgerWriter
+    ledger: Ledger
     users: UserDirectory
     key_cache: KeyCache
     metrics: Metrics

@@ -12,8 +12,8 @@ from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from api.admin import service
-from api.admin.auth import require_admin
 from api.admin.schemas import PlanOut
+from api.auth.admin import require_admin
 from api.db.models import Plan
 from api.money import UsdOut
 from api.state import State

@@ -16,12 +16,13 @@ from api.batches.pricing import batch_reservation
 from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
 from api.inputs import check_user_id
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.ledger.functions import Reservation
 from api.pricing.book import PriceBook
-from api.pricing.resolve import model_allowed, resolve, unknown_model_message
+from api.pricing.resolve import resolve, unknown_model_message
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
+from api.quotas.plans import model_allowed
 from api.quotas.service import enforce
 from api.state import AppState
 
@@ -111,7 +112,7 @@ async def admit(
         principal=principal,
         started=started,
         period=(period_start, period_end),
-        owner=state.writer.owner,
+        owner=state.ledger.writer.owner,
         custom_ids=[r.custom_id for r in requests],
         users=[
             principal.bound_user_id or (users[r.user] if r.user is not None else None)

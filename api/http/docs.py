@@ -39,7 +39,7 @@ MESSAGES_BODY: dict[str, Any] = {
         "system": _STRING_OR_BLOCKS,
         "stream": {"type": "boolean"},
         "metadata": {"type": "object", "properties": {"user_id": _USER_ID}},
-        "tools": {"type": "array", "items": _TOOL},
+        "tools": {"anyOf": [{"type": "array", "items": _TOOL}, {"type": "null"}]},
     },
 }
 
@@ -52,7 +52,7 @@ COUNT_TOKENS_BODY: dict[str, Any] = {
         "model": _MODEL,
         "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
         "system": _STRING_OR_BLOCKS,
-        "tools": {"type": "array", "items": {"type": "object"}},
+        "tools": {"anyOf": [{"type": "array", "items": {"type": "object"}}, {"type": "null"}]},
     },
 }
 

@@ -41,7 +41,7 @@ _WHAT = {
 _UPSTREAM = {400, 401, 402, 403, 404, 413, 429, 502, 503, 504, 529}
 _TENANT = {400, 401, 403, 404, 429, 503}
 _ADMIN = {400, 401, 403, 404, 409, 413, 429, 502, 503}
-_SSE = {"text/event-stream": {"schema": {"type": "string"}}}
+_SSE: dict[str, Any] = {"text/event-stream": {}}
 
 
 def _statuses(path: str) -> set[int]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import ApiKey, EndUser, UsageLedger
@@ -62,15 +64,13 @@ class KeyListing:
     revoked_at: datetime | None
 
 
-async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyListing]:
-    """The tenant's keys, oldest first (NotFound for an unknown tenant)."""
-    await get_tenant(session, tenant_id)
+async def _listings(session: AsyncSession, *where: ColumnElement[bool]) -> list[KeyListing]:
     last_used = (
         select(func.max(UsageLedger.started_at))  # ix_usage_ledger_key_started: one index probe
         .where(UsageLedger.api_key_id == ApiKey.id)
         .scalar_subquery()
     )
-    rows = await session.execute(
+    stmt = (
         select(
             ApiKey.id,
             ApiKey.prefix,
@@ -81,10 +81,38 @@ async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyList
             ApiKey.revoked_at,
         )
         .outerjoin(EndUser, EndUser.id == ApiKey.end_user_id)
-        .where(ApiKey.tenant_id == tenant_id)
+        .where(*where)
         .order_by(ApiKey.created_at, ApiKey.id)
     )
-    return [KeyListing(*row) for row in rows]
+    return [KeyListing(*row) for row in await session.execute(stmt)]
+
+
+async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyListing]:
+    """The tenant's keys, oldest first (NotFound for an unknown tenant)."""
+    await get_tenant(session, tenant_id)
+    return await _listings(session, ApiKey.tenant_id == tenant_id)
+
+
+def key_snapshot(key: KeyListing) -> dict[str, Any]:
+    """The key as the audit log keeps it (JSON-ready; never the key)."""
+    out: dict[str, Any] = {}
+    for name, value in vars(key).items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID | Decimal):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+async def get_key(session: AsyncSession, key_id: uuid.UUID) -> KeyListing:
+    """One key as a list shows it (NotFound for an unknown key)."""
+    found = await _listings(session, ApiKey.id == key_id)
+    if not found:
+        raise NotFound(f"key {key_id} not found")
+    return found[0]
 
 
 class KeyAlreadyRevoked(Conflict):

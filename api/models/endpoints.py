@@ -21,13 +21,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import InvalidRequest, NotFound
-from api.keys.auth import Caller, Principal
+from api.keys.principal import Principal
 from api.openai.routing import ANTHROPIC_CLIENT_HEADER, OpenAIUnlessAnthropicRoute
 from api.pagination import PageError, paginate
 from api.pricing.book import PriceBook
 from api.pricing.model import ModelPrice
-from api.pricing.resolve import model_allowed
+from api.quotas.plans import model_allowed
 from api.state import State
 
 router = APIRouter(tags=["tenant"], route_class=OpenAIUnlessAnthropicRoute)

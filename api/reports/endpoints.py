@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.admin.auth import require_admin
+from api.auth.admin import require_admin
 from api.reports.http import csv_response
 from api.reports.params import parse_report
 from api.reports.query import Format
@@ -27,9 +27,10 @@ _PARAMETERS = [
         ("user", "only this end user (external id), in every tenant unless tenant_id is set"),
         ("model", "only this model id"),
         ("key_id", "only this API key"),
+        ("endpoint", "only this endpoint: messages | chat | chat_completions | batch"),
         ("from", "ISO 8601 date or datetime, UTC, inclusive"),
         ("to", "ISO 8601 date or datetime, UTC, exclusive"),
-        ("group_by", "tenant | user | model | key | day"),
+        ("group_by", "tenant | user | model | key | day | endpoint"),
         ("format", "json (default) | csv"),
     )
 ]

@@ -14,11 +14,12 @@ from api.errors import InvalidRequest
 from api.reports.query import Filters, Format, GroupBy, ReportQuery, Window
 
 ADMIN_PARAMS = frozenset(
-    {"tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format"}
+    {"tenant_id", "user", "model", "key_id", "endpoint", "from", "to", "group_by", "format"}
 )
 TENANT_PARAMS = ADMIN_PARAMS - {"tenant_id"}
 
 _MAX_TEXT = 256
+_MAX_ENDPOINT = 32  # usage_ledger.endpoint's width
 
 
 def _one(params: QueryParams, name: str) -> str | None:
@@ -30,10 +31,10 @@ def _one(params: QueryParams, name: str) -> str | None:
     return values[0]
 
 
-def _text(params: QueryParams, name: str) -> str | None:
+def _text(params: QueryParams, name: str, most: int = _MAX_TEXT) -> str | None:
     value = _one(params, name)
-    if value is not None and not (0 < len(value) <= _MAX_TEXT):
-        raise InvalidRequest(f"{name}: must be 1 to {_MAX_TEXT} characters")
+    if value is not None and not (0 < len(value) <= most):
+        raise InvalidRequest(f"{name}: must be 1 to {most} characters")
     return value
 
 
@@ -99,6 +100,7 @@ def parse_report(
         user=_text(params, "user"),
         model=_text(params, "model"),
         key_id=_uuid(params, "key_id"),
+        endpoint=_text(params, "endpoint", _MAX_ENDPOINT),
     )
     window = Window(_instant(params, "from"), _instant(params, "to"))
     if window.start is not None and window.end is not None and window.start >= window.end:

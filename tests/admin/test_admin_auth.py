@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.admin.auth import token_matches
+from api.auth.admin import token_matches
 from api.db.models import ApiKey, EndUser, Plan, Tenant
 from api.main import create_app
 from tests.admin.helpers import ADMIN_TOKEN, assert_error
@@ -32,7 +32,14 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/admin/usage", None),
     ("GET", "/admin/prices", None),
     ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
-    ("POST", "/admin/prices/{model}/recost", {"from": "2000-01-01", "to": "2100-01-01"}),
+    ("POST", "/admin/prices/{model}/recost", {"from": "2026-01-01", "to": "2026-02-01"}),
+    ("GET", "/admin/plans", None),
+    ("GET", "/admin/tenants/{tenant_id}/users", None),
+    ("GET", "/admin/billing/inbox", None),
+    ("GET", "/admin/audit", None),
+    ("GET", "/admin/tokens", None),
+    ("POST", "/admin/tokens", {"name": "intruder"}),
+    ("DELETE", "/admin/tokens/{token_id}", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 
@@ -44,6 +51,7 @@ def _url(path: str, tenant: TenantKey) -> str:
         user="alice",
         code="pro",
         model="claude-haiku-4-5",
+        token_id=uuid.uuid4(),
     )
 
 

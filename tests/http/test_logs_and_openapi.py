@@ -54,6 +54,9 @@ async def test_a_405_names_the_allowed_methods(gateway: Gateway) -> None:
         response = await client.delete("/v1/messages")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+    async with httpx.AsyncClient(base_url=gateway.url) as client:
+        both = await client.put("/admin/tenants")
+    assert both.headers["allow"] == "GET, POST"  # every route at the path, not the first
     assert response.json()["error"]["type"] == "invalid_request_error"
 
 

@@ -7,10 +7,6 @@ caller learns nothing about whether a key exists."""
 from __future__ import annotations
 
 import time
-import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,12 +15,11 @@ from sqlalchemy import text
 from api.db.errors import DB_ERRORS, unavailable
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.http.throttle import Throttle, client_address
+from api.keys.principal import KeyEntry, Principal
 from api.keys.secrets import display_prefix, hash_key, looks_like_key
 from api.state import AppState, State
 
 _BAD_KEY = "invalid x-api-key"
-_CACHE_MAX = 100_000  # known keys
-_NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
 
 _LOOKUP = text(
     """
@@ -40,68 +35,6 @@ _LOOKUP = text(
 )
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant, the key, and the end user the key is bound to (if any)."""
-
-    tenant_id: uuid.UUID
-    key_id: uuid.UUID
-    plan_code: str
-    allowed_models: tuple[str, ...] | None
-    bound_user_id: uuid.UUID | None
-    bound_user: str | None
-    # The subscription cycle, when billing set one; else budgets run per calendar month.
-    billing_period: tuple[datetime, datetime] | None = None
-
-
-@dataclass(frozen=True)
-class _Entry:
-    principal: Principal | None  # None: unknown or revoked
-    suspended: bool
-    expires: float
-
-
-class KeyCache:
-    """Least-recently-used caches of key lookups: known keys, and separately (smaller) unknown
-    or revoked ones, so a flood of bad keys can only evict other bad keys."""
-
-    def __init__(
-        self, ttl_s: float, max_known: int = _CACHE_MAX, max_unknown: int = _NEGATIVE_MAX
-    ) -> None:
-        self.ttl_s = ttl_s
-        self._known: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._unknown: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._max = {True: max_known, False: max_unknown}
-
-    def get(self, key_hash: bytes) -> _Entry | None:
-        for entries in (self._known, self._unknown):
-            entry = entries.get(key_hash)
-            if entry is None:
-                continue
-            if entry.expires < time.monotonic():
-                del entries[key_hash]
-                return None
-            entries.move_to_end(key_hash)
-            return entry
-        return None
-
-    def put(self, key_hash: bytes, entry: _Entry) -> None:
-        known = entry.principal is not None
-        entries, other = (self._known, self._unknown) if known else (self._unknown, self._known)
-        other.pop(key_hash, None)
-        entries[key_hash] = entry
-        entries.move_to_end(key_hash)
-        while len(entries) > self._max[known]:
-            entries.popitem(last=False)
-
-    def __contains__(self, key_hash: bytes) -> bool:
-        return key_hash in self._known or key_hash in self._unknown
-
-    def clear(self) -> None:
-        self._known.clear()
-        self._unknown.clear()
-
-
 def presented_key(request: Request) -> str | None:
     key = request.headers.get("x-api-key")
     if key:
@@ -113,7 +46,7 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-async def _load(state: AppState, key_hash: bytes) -> _Entry:
+async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     try:
         async with state.engine.connect() as conn:
             row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).mappings().first()
@@ -121,7 +54,7 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
         raise unavailable(exc) from None
     expires = time.monotonic() + state.key_cache.ttl_s
     if row is None or row["revoked"]:
-        return _Entry(None, False, expires)
+        return KeyEntry(None, False, expires)
     allowed = row["allowed_models"]
     principal = Principal(
         tenant_id=row["tenant_id"],
@@ -136,7 +69,7 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
             else None
         ),
     )
-    return _Entry(principal, row["tenant_status"] != "active", expires)
+    return KeyEntry(principal, row["tenant_status"] != "active", expires)
 
 
 async def authenticate(request: Request, state: State, throttle: Throttle) -> Principal:

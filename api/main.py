@@ -29,6 +29,7 @@ from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
 from api.http.openapi import install_openapi
 from api.http.throttle import AuthThrottle
 from api.keys.principal import KeyCache
+from api.keys.usage import KeyUsage
 from api.ledger.reaper import Reaper
 from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name
@@ -148,6 +149,9 @@ def create_app(
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
                 billing_runtime.start(engine, sessions)
                 stack.push_async_callback(billing_runtime.stop)
+            key_usage = KeyUsage(engine)
+            key_usage.start()
+            stack.push_async_callback(key_usage.stop)
             app.state.tollgate = AppState(
                 settings=settings,
                 engine=engine,
@@ -159,6 +163,7 @@ def create_app(
                 ledger=ledger,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
+                key_usage=key_usage,
                 metrics=metrics,
                 billing=billing_runtime,
             )

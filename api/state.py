@@ -14,6 +14,7 @@ from api.settings import Settings
 
 if TYPE_CHECKING:
     from api.keys.principal import KeyCache
+    from api.keys.usage import KeyUsage
     from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
     from api.pricing.live import LiveBook
@@ -33,6 +34,7 @@ class AppState:
     ledger: Ledger
     users: UserDirectory
     key_cache: KeyCache
+    key_usage: KeyUsage  # last_used_at, written in batches
     metrics: Metrics
     billing: BillingRuntime | None = None  # None until the RAZORPAY_* variables are set
 

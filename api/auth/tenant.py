@@ -2,11 +2,15 @@
 
 Lookups are cached per process for a short TTL (TOLLGATE_KEY_CACHE_TTL_S, default 2 s), so a
 revoked key stops working everywhere within that time. Every failure says the same thing, so a
-caller learns nothing about whether a key exists."""
+caller learns nothing about whether a key exists — except an expired key, which is told when it
+expired (401). A revocation scheduled for later (rotation) takes effect at its time, checked on
+every request. Each accepted key is noted for `last_used_at`, written in batches
+(api/keys/usage.py)."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -24,7 +28,9 @@ _BAD_KEY = "invalid x-api-key"
 _LOOKUP = text(
     """
     SELECT k.id AS key_id, k.tenant_id, k.end_user_id, u.external_id AS bound_user,
-           k.revoked_at IS NOT NULL AS revoked, t.status AS tenant_status,
+           k.revoked_at IS NOT NULL AND k.revoked_at <= now() AS revoked, k.revoked_at,
+           k.expires_at, k.allowed_models AS key_models, k.monthly_budget_usd AS key_budget,
+           t.status AS tenant_status,
            t.plan_code, p.allowed_models, t.billing_period_start, t.billing_period_end
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id
@@ -55,7 +61,7 @@ async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     expires = time.monotonic() + state.key_cache.ttl_s
     if row is None or row["revoked"]:
         return KeyEntry(None, False, expires)
-    allowed = row["allowed_models"]
+    allowed, key_models = row["allowed_models"], row["key_models"]
     principal = Principal(
         tenant_id=row["tenant_id"],
         key_id=row["key_id"],
@@ -68,6 +74,10 @@ async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
             if row["billing_period_start"] is not None and row["billing_period_end"] is not None
             else None
         ),
+        key_models=tuple(key_models) if key_models is not None else None,
+        key_budget_usd=row["key_budget"],
+        expires_at=row["expires_at"],
+        revoke_at=row["revoked_at"],  # not yet past (else `revoked` above)
     )
     return KeyEntry(principal, row["tenant_status"] != "active", expires)
 
@@ -96,9 +106,19 @@ async def authenticate(request: Request, state: State, throttle: Throttle) -> Pr
     if entry.principal is None:
         throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
+    principal = entry.principal
+    if principal.expires_at is not None or principal.revoke_at is not None:
+        now = datetime.now(UTC)
+        if principal.revoke_at is not None and now >= principal.revoke_at:
+            throttle.failed(*subjects)
+            raise AuthenticationFailed(_BAD_KEY)  # revoked by now, like any revoked key
+        if principal.expires_at is not None and now >= principal.expires_at:
+            when = principal.expires_at.astimezone(UTC).isoformat(timespec="seconds")
+            raise AuthenticationFailed(f"this API key expired at {when}")
     if entry.suspended:
         raise PermissionDenied("this tenant is suspended")
-    return entry.principal
+    state.key_usage.touch(principal.key_id)
+    return principal
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

@@ -22,7 +22,7 @@ from api.pricing.book import PriceBook
 from api.pricing.resolve import resolve, unknown_model_message
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
-from api.quotas.plans import model_allowed
+from api.quotas.plans import check_model_allowed
 from api.quotas.service import enforce
 from api.state import AppState
 
@@ -65,8 +65,7 @@ def _one(
         raise InvalidRequest(f"requests.{i}.params.messages: a non-empty list")
     found = resolve(prices, model, at, family=False)
     ids = (model,) if found is None else (model, found.price.model)
-    if not model_allowed(principal.allowed_models, *ids):
-        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+    check_model_allowed(principal, model, *ids)
     if found is None:
         raise NotFound(unknown_model_message(model))
     price = found.price
@@ -83,6 +82,12 @@ def _one(
 def parse_batch(
     body: object, prices: PriceBook, principal: Principal, at: datetime
 ) -> list[BatchRequest]:
+    if principal.reserves_per_request:
+        # tollgate_reserve_batch does not check a key's own budget: refuse rather than overshoot
+        raise PermissionDenied(
+            "message batches are not available to an API key with a monthly budget; "
+            "use a key without one"
+        )
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise InvalidRequest("requests: Field required (a list)")
     entries: list[object] = body["requests"]

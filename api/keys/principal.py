@@ -8,6 +8,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
 _CACHE_MAX = 100_000  # known keys
 _NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
@@ -25,6 +26,17 @@ class Principal:
     bound_user: str | None
     # The subscription cycle, when billing set one; else budgets run per calendar month.
     billing_period: tuple[datetime, datetime] | None = None
+    # The key's own policies. A key with a budget must always reserve per request through
+    # tollgate_reserve (which checks it exactly), never against an escrow lease.
+    key_models: tuple[str, ...] | None = None  # ids or patterns; None: what the plan allows
+    key_budget_usd: Decimal | None = None
+    expires_at: datetime | None = None  # 401 from then on
+    revoke_at: datetime | None = None  # a scheduled revocation (rotation): invalid from then on
+
+    @property
+    def reserves_per_request(self) -> bool:
+        """True when admission must take the exact per-request path (a key budget)."""
+        return self.key_budget_usd is not None
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,7 @@ class OpenRequest:
 class Reservation:
     """What `tollgate_reserve` decided, and where the tenant stands."""
 
-    outcome: str  # ok | budget | user_budget | rate | concurrency
+    outcome: str  # ok | budget | user_budget | key_budget | rate | concurrency
     retry_after: int
     budget: Decimal
     spent: Decimal
@@ -107,6 +107,8 @@ class Reservation:
     in_flight: int
     user_budget: Decimal | None
     user_spent: Decimal | None
+    key_budget: Decimal | None = None  # the key's own monthly budget, if it has one
+    key_spent: Decimal | None = None
 
 
 @dataclass(frozen=True)

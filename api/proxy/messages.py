@@ -6,18 +6,17 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.auth.tenant import Caller
-from api.errors import REQUEST_ID_HEADER, PermissionDenied
+from api.errors import REQUEST_ID_HEADER
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
 from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
-from api.inputs import clip
 from api.proxy.relay import RelayResponse
 from api.proxy.request import check_model, check_tools, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import read_whole
-from api.quotas.plans import model_allowed
+from api.quotas.plans import check_model_allowed
 from api.quotas.rpm import take_request
 from api.state import State
 
@@ -67,10 +66,7 @@ async def count_tokens(request: Request, caller: Caller, state: State) -> Respon
     raw = await read_body(request, state.settings.max_body_bytes)
     body = parse_json_object(raw)
     model = check_model(body.get("model"))
-    if not model_allowed(caller.allowed_models, model):
-        raise PermissionDenied(
-            f"model: {clip(model)} is not available on the {caller.plan_code} plan"
-        )
+    check_model_allowed(caller, model)
     check_tools(body)
     await take_request(state.engine, caller.tenant_id, caller.key_id)
     upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)

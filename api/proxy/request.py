@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from api.errors import InvalidRequest, NotFound, PermissionDenied
+from api.errors import InvalidRequest, NotFound
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_user_id, clip
 from api.keys.principal import Principal
 from api.pricing.book import PriceBook
 from api.pricing.resolve import Resolved, resolve, unknown_model_message
-from api.quotas.plans import model_allowed
+from api.quotas.plans import check_model_allowed
 
 MAX_TOKENS_BOUND = 2**31 - 1
 MAX_WEB_SEARCHES = 1_000_000
@@ -96,10 +96,7 @@ def price_for(
     by the id asked for or its canonical id — and the book prices it."""
     found = resolve(book, model, at, family=family)
     ids = (model,) if found is None or found.fallback else (model, found.price.model)
-    if not model_allowed(principal.allowed_models, *ids):
-        raise PermissionDenied(
-            f"model: {clip(model)} is not available on the {principal.plan_code} plan"
-        )
+    check_model_allowed(principal, model, *ids)
     if found is None:
         raise NotFound(unknown_model_message(model))
     return found

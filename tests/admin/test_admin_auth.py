@@ -26,6 +26,8 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/admin/tenants/{tenant_id}/keys", {"name": "stolen"}),
     ("GET", "/admin/tenants/{tenant_id}/keys", None),
     ("DELETE", "/admin/keys/{key_id}", None),
+    ("PATCH", "/admin/keys/{key_id}", {"monthly_budget_usd": "0"}),
+    ("POST", "/admin/keys/{key_id}/rotate", {}),
     ("PUT", "/admin/tenants/{tenant_id}/users/{user}/limit", {"monthly_budget_usd": "999"}),
     ("PUT", "/admin/plans/{code}", {"monthly_budget_usd": "999999"}),
     ("POST", "/admin/tenants/{tenant_id}/subscription", {"plan": "pro"}),

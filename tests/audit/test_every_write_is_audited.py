@@ -56,6 +56,11 @@ RECIPES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
     ("PATCH", "/admin/tenants/{tenant_id}"): ("/admin/tenants/{tenant_id}", {"rpm_limit": 9}),
     ("POST", "/admin/tenants/{tenant_id}/keys"): ("/admin/tenants/{tenant_id}/keys", {}),
     ("DELETE", "/admin/keys/{key_id}"): ("/admin/keys/{key_id}", None),
+    ("PATCH", "/admin/keys/{key_id}"): (
+        "/admin/keys/{key_id}",
+        {"allowed_models": ["claude-haiku-*"], "monthly_budget_usd": "3"},
+    ),
+    ("POST", "/admin/keys/{key_id}/rotate"): ("/admin/keys/{key_id}/rotate", {}),
     ("PUT", "/admin/tenants/{tenant_id}/users/{user:path}/limit"): (
         "/admin/tenants/{tenant_id}/users/alice/limit",
         {"monthly_budget_usd": "5"},

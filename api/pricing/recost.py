@@ -31,12 +31,12 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api import audit
 from api.audit import Actor
-from api.errors import InvalidRequest, NotFound
+from api.errors import InvalidRequest, NotFound, TollgateError
 from api.money import format_usd
 from api.pricing import repository
 from api.pricing.book import PriceBook
@@ -92,6 +92,10 @@ _RECORD = text(
     RETURNING id, created_at
     """
 )
+
+
+class RecostDrift(TollgateError):
+    """A counter or rollup row a re-costed row should have is missing."""
 
 
 class EmptyWindow(InvalidRequest):
@@ -255,16 +259,24 @@ async def _apply(
         daily_users[(str(r["tenant_id"]), day, user or "")] += delta
     # Key order everywhere: tenant counters, user counters, then the rollups (as settle does).
     for (tenant, period), delta in sorted(tenants.items()):
-        await conn.execute(_TENANT_COUNTER, {"tenant": tenant, "period": period, "delta": delta})
+        await _one(conn, _TENANT_COUNTER, tenant=tenant, period=period, delta=delta)
     for (tenant, user_id, period), delta in sorted(users.items()):
-        await conn.execute(
-            _USER_COUNTER, {"tenant": tenant, "user": user_id, "period": period, "delta": delta}
-        )
+        await _one(conn, _USER_COUNTER, tenant=tenant, user=user_id, period=period, delta=delta)
     for (tenant, day, key, user_key, model, endpoint), delta in sorted(daily.items()):
-        params = {"tenant": tenant, "day": day, "key": key, "model": model, "delta": delta}
-        params["endpoint"] = endpoint
-        await conn.execute(_DAILY, params | {"user": user_key or None})
+        await _one(
+            conn, _DAILY, tenant=tenant, day=day, key=key, model=model, endpoint=endpoint,
+            user=user_key or None, delta=delta,
+        )  # fmt: skip
     for (tenant, day, user_key), delta in sorted(daily_users.items()):
-        await conn.execute(
-            _DAILY_USERS, {"tenant": tenant, "day": day, "user": user_key or None, "delta": delta}
+        await _one(conn, _DAILY_USERS, tenant=tenant, day=day, user=user_key or None, delta=delta)
+
+
+async def _one(conn: AsyncConnection, statement: TextClause, **params: object) -> None:
+    """Run an UPDATE that must find its row: a missing counter or rollup row would leave them
+    unequal to the ledger, so the whole re-cost is rolled back instead."""
+    result = await conn.execute(statement, params)
+    if result.rowcount != 1:
+        raise RecostDrift(
+            f"re-cost refused: expected one row for {statement.text.split()[1]} {params}, "
+            f"found {result.rowcount}; nothing was changed"
         )

@@ -36,6 +36,7 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
     ("POST", "/admin/prices/{model}/recost", {"from": "2026-01-01", "to": "2026-02-01"}),
     ("GET", "/admin/plans", None),
+    ("GET", "/admin/whoami", None),
     ("GET", "/admin/tenants/{tenant_id}/users", None),
     ("GET", "/admin/billing/inbox", None),
     ("GET", "/admin/audit", None),

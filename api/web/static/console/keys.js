@@ -79,7 +79,7 @@ async function rotate(key, refresh) {
   if (!data) return;
   const at = new Date(Date.now() + 1000 * Number(data.get("grace"))).toISOString();
   try {
-    const made = await adminJson(`/admin/keys/${key.id}/rotate`, { method: "POST", body: { revoke_old_at: at } });
+    const made = await adminJson(`/admin/keys/${key.id}/rotate`, { method: "POST", body: { revoke_at: at } });
     setStatus("done", `Key ${key.prefix}… rotated: the new key is ${made.prefix}…, shown once.`);
     await refresh(shownOnce("new-key", `New key ${made.prefix}… (replaces ${key.prefix}…)`, made.key));
   } catch (err) {
@@ -118,7 +118,7 @@ export function keysSection(ctx, tenantId) {
       h("span", { class: "mono", title: k.id }, `${k.prefix}…`),
       k.name || h("span", { class: "muted" }, "–"),
       k.user || h("span", { class: "muted" }, "–"),
-      badge(state(k)),
+      state(k) === "revoking" ? h("span", {}, badge("revoking"), " at ", when(k.revoked_at)) : badge(state(k)),
       when(k.created_at),
       when(k.last_used_at),
       when(k.expires_at),

@@ -15,7 +15,9 @@ process still admits against it. A lease that went stale locally, or that Postgr
 has, is retired: no new admissions; its requests still settle, and what is left is returned.
 
 SQL: tollgate_lease_acquire / tollgate_lease_return / tollgate_reap_leases, current definitions
-in `sql/`. One statement per refill or return; none per request."""
+in `sql/`. One statement per refill or return; none per request.
+A key with its own monthly budget (`Principal.reserves_per_request`) is never admitted against
+a lease: only `tollgate_reserve` checks key budgets (see api/ledger/sql/tollgate_reserve.sql)."""
 
 from __future__ import annotations
 

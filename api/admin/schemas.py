@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -20,22 +21,44 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.db.models import Plan, Tenant
-from api.inputs import CleanText, UserId
+from api.inputs import CleanText, UserId, whole_number
 from api.money import UsdIn, UsdOut
 
 _MAX_INT32 = 2**31 - 1
 T = TypeVar("T")
 
 
-PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32)]
+def _json_integer(value: object) -> object:
+    """A JSON integer written with a fraction of zero (1024.0) is an integer."""
+    number = whole_number(value)
+    return value if number is None else number
+
+
+PositiveInt = Annotated[
+    int, Field(strict=True, gt=0, le=_MAX_INT32), BeforeValidator(_json_integer)
+]
 QuotaMode = Literal["hard", "soft"]
 TenantStatus = Literal["active", "suspended"]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Label = CleanText
 
 
+def _document_not_null(schema: dict[str, Any], cls: type) -> None:
+    """In the JSON Schema, the fields that may be left out but not set to null lose their
+    `null` branch (and their `null` default)."""
+    for name in getattr(cls, "NOT_NULL", ()):
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+
+
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_not_null)
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
 
 
 def _not_null(value: object) -> object:
@@ -68,7 +91,8 @@ class TenantPatch(_Input):
     quota_mode: QuotaMode | None = None
     user_default_budget_usd: UsdIn | None = None
 
-    _required_if_given = field_validator("plan", "status", mode="before")(_not_null)
+    NOT_NULL = ("plan", "status")
+    _required_if_given = field_validator(*NOT_NULL, mode="before")(_not_null)
 
 
 class Limits(BaseModel):
@@ -200,9 +224,8 @@ class PlanPut(_Input):
     razorpay_plan_id: Label | None = None  # null clears
     quota_mode: QuotaMode | None = None
 
-    _required_if_given = field_validator(
-        "name", "monthly_budget_usd", "rpm_limit", "max_concurrent", "quota_mode", mode="before"
-    )(_not_null)
+    NOT_NULL = ("name", "monthly_budget_usd", "rpm_limit", "max_concurrent", "quota_mode")
+    _required_if_given = field_validator(*NOT_NULL, mode="before")(_not_null)
 
 
 class PlanOut(BaseModel):

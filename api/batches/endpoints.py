@@ -7,7 +7,6 @@ relayed as the upstream sends them (never held whole) and start the settler."""
 from __future__ import annotations
 
 import asyncio
-import json
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -22,6 +21,8 @@ from api.batches.repository import BatchRow
 from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
 from api.errors import BadGateway, InvalidRequest, NotFound
+from api.http.docs import BATCH_BODY, json_body
+from api.http.jsonbody import parse_json_object
 from api.keys.auth import Caller
 from api.pagination import PageError, paginate
 from api.passthrough import (
@@ -65,15 +66,12 @@ async def _owned(state: State, caller: Caller, batch_id: str) -> BatchRow:
     return found
 
 
-@router.post(BATCHES, response_model=None)
+@router.post(BATCHES, response_model=None, openapi_extra=json_body(BATCH_BODY))
 async def create_batch(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_limited(
         request.stream(), request.headers.get("content-length"), state.settings.batch_max_body_bytes
     )
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("request body is not valid JSON") from None
+    body = parse_json_object(raw)  # strict: a duplicate key would be priced one way, sent another
     requests = parse_batch(body, state.prices.book, caller, datetime.now(UTC))
     batch_id, quota_headers = await admit(state, caller, body, requests)
     headers = forwarded_headers(request.headers, simulated=state.simulated)

@@ -11,6 +11,7 @@ from starlette.responses import Response, StreamingResponse
 
 from api.errors import InvalidRequest
 from api.files import repository, service
+from api.http.docs import FILE_UPLOAD_BODY
 from api.keys.auth import Caller
 from api.pagination import PageError, paginate
 from api.passthrough import Refused, forwarded_headers, open_upstream, read_json
@@ -23,7 +24,7 @@ def _relay(refused: Refused) -> Response:
     return Response(refused.body, refused.status, refused.headers)
 
 
-@router.post("/v1/files", response_model=None)
+@router.post("/v1/files", response_model=None, openapi_extra=FILE_UPLOAD_BODY)
 async def upload_file(request: Request, caller: Caller, state: State) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from api.errors import REQUEST_ID_HEADER
+from api.http.docs import CHAT_COMPLETIONS_BODY, json_body
 from api.keys.auth import Caller
 from api.metering.call import CallContext
 from api.openai.errors import error_json, translate_error_body
@@ -40,7 +41,9 @@ def _refused(status: int, body: bytes, headers: dict[str, str], rid: str) -> Res
     return json_response(openai_status, openai_body, {**kept, REQUEST_ID_HEADER: rid})
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post(
+    "/v1/chat/completions", response_model=None, openapi_extra=json_body(CHAT_COMPLETIONS_BODY)
+)
 async def chat_completions(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     chat = translate_request(parse_strict_object(raw))

@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import devmode
+from api.admin import cli as admin_token_cli
+from api.audit import cli_actor, record
 from api.cli_support import CliError, bind_socket, open_database, parse_uuid, run_with_session
 from api.pricing import cli as prices_cli
 from api.settings import Settings
@@ -22,6 +24,7 @@ def register(sub: Sub) -> None:
     _admin_commands(sub)
     _report_commands(sub)
     prices_cli.register(sub)
+    admin_token_cli.register(sub)
     sim = sub.add_parser(
         "simulate-upstream",
         help="run the simulated Anthropic API (fake Claude) on its own",
@@ -115,9 +118,10 @@ def _report_commands(sub: Sub) -> None:
     usage.add_argument("--user", help="an end user's external id")
     usage.add_argument("--model")
     usage.add_argument("--key-id", dest="key_id")
+    usage.add_argument("--endpoint", metavar="messages|chat|chat_completions|batch")
     usage.add_argument("--from", dest="from", metavar="FROM")
     usage.add_argument("--to")
-    usage.add_argument("--group-by", dest="group_by", metavar="tenant|user|model|key|day")
+    usage.add_argument("--group-by", dest="group_by", metavar="tenant|user|model|key|day|endpoint")
     usage.add_argument("--format", default="json", metavar="json|csv")
     usage.set_defaults(handler=_usage, needs_settings=True)
 
@@ -188,16 +192,21 @@ def _tenant_create(args: argparse.Namespace, settings: Settings) -> None:
     from api.tenants.service import create_tenant
 
     async def work(session: AsyncSession) -> uuid.UUID:
-        return (await create_tenant(session, args.name, args.plan)).id
+        tenant = await create_tenant(session, args.name, args.plan)
+        after = {"id": str(tenant.id), "name": tenant.name, "plan": tenant.plan_code}
+        await record(session, cli_actor(), "tenant.create", "tenant", tenant.id, None, after)
+        return tenant.id
 
     print(run_with_session(settings, work))
 
 
 def _key_create(args: argparse.Namespace, settings: Settings) -> None:
-    from api.keys.service import create_key
+    from api.keys.service import create_key, get_key, key_snapshot
 
     async def work(session: AsyncSession) -> tuple[uuid.UUID, str]:
         created = await create_key(session, args.tenant_id, name=args.name, user=args.user)
+        after = key_snapshot(await get_key(session, created.id))
+        await record(session, cli_actor(), "key.create", "api_key", created.id, None, after)
         return created.id, created.key
 
     key_id, key = run_with_session(settings, work)
@@ -217,10 +226,14 @@ def _key_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def _key_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    from api.keys.service import revoke_key
+    from api.keys.service import get_key, key_snapshot, revoke_key
 
     async def work(session: AsyncSession) -> datetime:
-        return await revoke_key(session, args.key_id)
+        before = key_snapshot(await get_key(session, args.key_id))
+        revoked_at = await revoke_key(session, args.key_id)
+        after = key_snapshot(await get_key(session, args.key_id))
+        await record(session, cli_actor(), "key.revoke", "api_key", args.key_id, before, after)
+        return revoked_at
 
     revoked_at = run_with_session(settings, work)
     print(f"revoked {args.key_id} at {revoked_at.astimezone(UTC).isoformat(timespec='seconds')}")
@@ -279,7 +292,7 @@ def _billing_sync(args: argparse.Namespace, settings: Settings) -> None:
 def _usage(args: argparse.Namespace, settings: Settings) -> None:
     from api.reports.cli import usage_command
 
-    names = ("tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format")
+    names = ("tenant_id", "user", "model", "key_id", "endpoint", "from", "to", "group_by", "format")
     location = open_database(settings, migrate=False)
     try:
         usage_command(location.url, {name: getattr(args, name) for name in names})

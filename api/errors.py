@@ -25,6 +25,10 @@ class TollgateError(Exception):
         self.message = message
         self.headers = headers or {}
 
+    def body(self, request_id: str) -> bytes:
+        """The response body: the error shape (an error relayed from upstream keeps its own)."""
+        return error_body(self.error_type, self.message, request_id)
+
 
 class InvalidRequest(TollgateError):
     status, error_type = 400, "invalid_request_error"
@@ -151,7 +155,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_tollgate_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, TollgateError)
         rid = request_id_of(request)
-        return error_response(exc.status, exc.error_type, exc.message, rid, exc.headers)
+        return Response(
+            exc.body(rid),
+            status_code=exc.status,
+            media_type="application/json",
+            headers={REQUEST_ID_HEADER: rid, **exc.headers},
+        )
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

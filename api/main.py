@@ -12,8 +12,12 @@ from anthropic import AsyncAnthropic, DefaultAioHttpClient
 from fastapi import FastAPI
 
 from api import health
+from api.admin import audit_endpoints as audit
 from api.admin import endpoints as admin
+from api.admin import key_endpoints as admin_keys
 from api.admin import lists as admin_lists
+from api.admin import prices as price_admin
+from api.admin import token_endpoints as admin_tokens
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
@@ -24,15 +28,16 @@ from api.http.failsafe import FailsafeMiddleware
 from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
 from api.http.openapi import install_openapi
 from api.http.throttle import AuthThrottle
-from api.keys.auth import KeyCache
+from api.keys.principal import KeyCache
+from api.keys.usage import KeyUsage
 from api.ledger.reaper import Reaper
+from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name
 from api.ledger.writer import LedgerWriter
 from api.models import endpoints as models
 from api.observability import endpoints as observability
 from api.observability.metrics import Metrics
 from api.openai import endpoints as openai
-from api.pricing import endpoints as price_admin
 from api.pricing.live import LiveBook
 from api.proxy import chat, messages
 from api.reports import endpoints as reports
@@ -127,7 +132,10 @@ def create_app(
                 write_timeout_s=float(settings.db_write_timeout_s),
             )
             writer.start()
-            stack.push_async_callback(writer.stop)
+            ledger = Ledger(writer)
+            stack.push_async_callback(ledger.stop)  # settles every pump, then stops the writer
+            metrics = _metrics(writer)
+            ledger.observe(metrics)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)
             await prices.start()
@@ -141,6 +149,9 @@ def create_app(
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
                 billing_runtime.start(engine, sessions)
                 stack.push_async_callback(billing_runtime.stop)
+            key_usage = KeyUsage(engine)
+            key_usage.start()
+            stack.push_async_callback(key_usage.stop)
             app.state.tollgate = AppState(
                 settings=settings,
                 engine=engine,
@@ -149,10 +160,11 @@ def create_app(
                 upstream_url=base_url,
                 simulated=simulated,
                 prices=prices,
-                writer=writer,
+                ledger=ledger,
                 users=UserDirectory(engine),
                 key_cache=KeyCache(float(settings.key_cache_ttl_s)),
-                metrics=_metrics(writer),
+                key_usage=key_usage,
+                metrics=metrics,
                 billing=billing_runtime,
             )
             # Everything created so far lives as long as the process: keep it out of the
@@ -183,7 +195,10 @@ def create_app(
     app.include_router(models.router)
     app.include_router(usage.router)
     app.include_router(admin.router)
+    app.include_router(admin_keys.router)
     app.include_router(admin_lists.router)
+    app.include_router(admin_tokens.router)
+    app.include_router(audit.router)
     app.include_router(price_admin.router)
     app.include_router(reports.router)
     app.include_router(observability.router)

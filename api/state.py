@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from api.keys.auth import KeyCache
-    from api.ledger.writer import LedgerWriter
+    from api.keys.principal import KeyCache
+    from api.keys.usage import KeyUsage
+    from api.ledger.service import Ledger
     from api.observability.metrics import Metrics
     from api.pricing.live import LiveBook
     from api.tenants.users import UserDirectory
@@ -30,9 +31,10 @@ class AppState:
     upstream_url: str
     simulated: bool
     prices: LiveBook  # .book is the price book in use
-    writer: LedgerWriter
+    ledger: Ledger
     users: UserDirectory
     key_cache: KeyCache
+    key_usage: KeyUsage  # last_used_at, written in batches
     metrics: Metrics
     billing: BillingRuntime | None = None  # None until the RAZORPAY_* variables are set
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from api.admin.auth import admin_body, require_admin
+from api.auth.admin import Admin, admin_body, require_admin
 from api.http.jsonbody import body_schema
 from api.state import State
 from billing import service
@@ -38,8 +38,9 @@ async def create_subscription(
     body: Annotated[SubscriptionIn, admin_body(SubscriptionIn)],
     billing: Billing,
     state: State,
+    admin: Admin,
 ) -> SubscriptionOut:
     created = await service.create_subscription(
-        state.sessions, billing.gateway, billing.settings, tenant_id, body.plan
+        state.sessions, billing.gateway, billing.settings, tenant_id, body.plan, admin
     )
     return SubscriptionOut(subscription_id=created.id, short_url=created.short_url)

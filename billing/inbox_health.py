@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.admin.auth import require_admin
+from api.auth.admin import require_admin
 from api.state import State
 from billing.models import WebhookEvent
 

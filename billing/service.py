@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from api.audit import Actor, record
 from api.db.models import Plan, Subscription
 from api.errors import BadGateway, InvalidRequest
 from api.inputs import clip
@@ -49,8 +50,10 @@ async def create_subscription(
     settings: BillingSettings,
     tenant_id: uuid.UUID,
     plan_code: str,
+    actor: Actor,
 ) -> CreatedSubscription:
-    """404 for an unknown tenant, 400 for a plan that cannot be sold or a tenant that already
+    """Recorded in the audit log with the subscription row (by `actor`).
+    404 for an unknown tenant, 400 for a plan that cannot be sold or a tenant that already
     has a live subscription, 502 when Razorpay fails."""
     async with sessions() as session:
         tenant = await get_tenant(session, tenant_id)
@@ -78,6 +81,8 @@ async def create_subscription(
         )
     except (RazorpayUnavailable, RazorpayRefused, KeyError) as exc:
         raise BadGateway(f"Razorpay: {exc}") from None
+    after = {"id": row.id, "plan": row.plan_code, "status": row.status, "short_url": row.short_url}
     async with sessions() as session, session.begin():
         await insert_created(session, row)
+        await record(session, actor, "subscription.create", "tenant", tenant_id, None, after)
     return CreatedSubscription(id=row.id, short_url=row.short_url)

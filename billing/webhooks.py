@@ -13,10 +13,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from api.errors import InvalidRequest
+from api.http.body import read_body
 from api.http.docs import WEBHOOK_BODY, json_body
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_text
-from api.proxy.request import read_body
 from api.state import State
 from billing.deps import Billing
 from billing.inbox import receive

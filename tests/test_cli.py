@@ -103,11 +103,16 @@ def test_tenant_and_key_commands(database_url: str) -> None:
     listed = tollgate("key", "list", tenant_id, env=env)
     assert listed.returncode == 0, listed.stderr
     header, row = listed.stdout.splitlines()
-    assert header.split() == ["ID", "PREFIX", "NAME", "USER", "CREATED", "LAST", "USED", "REVOKED"]
-    # id, prefix, name, user, created (date time), last used, revoked (date time)
+    assert header.split() == [
+        "ID", "PREFIX", "NAME", "USER", "CREATED", "LAST", "USED", "EXPIRES", "REVOKED", "MODELS",
+        "BUDGET",
+    ]  # fmt: skip
+    # id, prefix, name, user, created (date time), last used, expires, revoked (date time),
+    # models, budget
     cells = row.split()
     assert cells[0] == key_id.group(1) and found.group(1).startswith(cells[1])
-    assert cells[2:4] == ["ci", "u1"] and cells[6] == "-" and cells[7].startswith("20")
+    assert cells[2:4] == ["ci", "u1"] and cells[6:8] == ["-", "-"] and cells[8].startswith("20")
+    assert cells[10:] == ["-", "-"]
     assert found.group(1) not in listed.stdout
     taken = tollgate("tenant", "create", " Acme Inc ", env=env)
     assert taken.returncode == 1

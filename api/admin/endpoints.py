@@ -1,8 +1,9 @@
-"""`/admin/*` routes. Each one parses its input, runs one service call in one transaction
-(committed here, before the response), and answers. The router carries the admin check.
+"""`/admin/*` routes for tenants, end users and plans. Each one parses its input, runs one
+service call and records it in the audit log, in one transaction (committed here, before the
+response), and answers. The router carries the admin check (a viewer token gets 403 on writes).
 
-Revoking a key or changing a tenant empties this process's key cache; other processes see the
-change within TOLLGATE_KEY_CACHE_TTL_S."""
+Changing a tenant empties this process's key cache; other processes see the change within
+TOLLGATE_KEY_CACHE_TTL_S."""
 
 from __future__ import annotations
 
@@ -10,14 +11,10 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin import service
-from api.admin.auth import admin_body, require_admin
 from api.admin.schemas import (
-    KeyCreate,
-    KeyCreated,
-    KeyList,
-    KeyOut,
     PlanCode,
     PlanOut,
     PlanPut,
@@ -28,20 +25,32 @@ from api.admin.schemas import (
     UserLimitIn,
     UserLimitOut,
 )
+from api.audit import record
+from api.auth.admin import Admin, admin_body, require_admin
+from api.db.models import EndUser, Plan
 from api.http.jsonbody import body_schema
-from api.keys.service import create_key, list_keys, revoke_key
 from api.state import State
 from api.tenants.service import create_tenant
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 
+async def _tenant_out(session: AsyncSession, tenant_id: uuid.UUID) -> TenantOut:
+    tenant, plan = await service.tenant_with_plan(session, tenant_id)
+    subs = await service.subscriptions_of(session, [tenant_id])
+    return TenantOut.of(tenant, plan, subs.get(tenant_id))
+
+
 @router.post("/tenants", status_code=201, openapi_extra=body_schema(TenantCreate))
 async def post_tenant(
-    body: Annotated[TenantCreate, admin_body(TenantCreate)], state: State
+    body: Annotated[TenantCreate, admin_body(TenantCreate)], state: State, admin: Admin
 ) -> TenantCreated:
     async with state.sessions() as session, session.begin():
         tenant = await create_tenant(session, body.name, body.plan)
+        out = await _tenant_out(session, tenant.id)
+        await record(
+            session, admin, "tenant.create", "tenant", tenant.id, None, out.model_dump(mode="json")
+        )
     return TenantCreated(id=tenant.id, name=tenant.name, plan=tenant.plan_code)
 
 
@@ -56,45 +65,31 @@ async def get_tenants(state: State) -> list[TenantOut]:
 @router.get("/tenants/{tenant_id}")
 async def get_tenant(tenant_id: uuid.UUID, state: State) -> TenantOut:
     async with state.sessions() as session, session.begin():
-        tenant, plan = await service.tenant_with_plan(session, tenant_id)
-        subs = await service.subscriptions_of(session, [tenant_id])
-    return TenantOut.of(tenant, plan, subs.get(tenant_id))
+        return await _tenant_out(session, tenant_id)
 
 
 @router.patch("/tenants/{tenant_id}", openapi_extra=body_schema(TenantPatch))
 async def patch_tenant(
-    tenant_id: uuid.UUID, body: Annotated[TenantPatch, admin_body(TenantPatch)], state: State
+    tenant_id: uuid.UUID,
+    body: Annotated[TenantPatch, admin_body(TenantPatch)],
+    state: State,
+    admin: Admin,
 ) -> TenantOut:
     async with state.sessions() as session, session.begin():
-        tenant, plan = await service.update_tenant(session, tenant_id, body)
-        subs = await service.subscriptions_of(session, [tenant_id])
+        before = (await _tenant_out(session, tenant_id)).model_dump(mode="json")
+        await service.update_tenant(session, tenant_id, body)
+        out = await _tenant_out(session, tenant_id)
+        await record(
+            session,
+            admin,
+            "tenant.update",
+            "tenant",
+            tenant_id,
+            before,
+            out.model_dump(mode="json"),
+        )
     state.key_cache.clear()  # status and plan are cached with each key
-    return TenantOut.of(tenant, plan, subs.get(tenant_id))
-
-
-@router.post("/tenants/{tenant_id}/keys", status_code=201, openapi_extra=body_schema(KeyCreate))
-async def post_key(
-    tenant_id: uuid.UUID, body: Annotated[KeyCreate, admin_body(KeyCreate)], state: State
-) -> KeyCreated:
-    async with state.sessions() as session, session.begin():
-        created = await create_key(session, tenant_id, name=body.name, user=body.user)
-    return KeyCreated(id=created.id, key=created.key, prefix=created.prefix)
-
-
-@router.get("/tenants/{tenant_id}/keys")
-async def get_keys(tenant_id: uuid.UUID, state: State) -> KeyList:
-    async with state.sessions() as session, session.begin():
-        keys = await list_keys(session, tenant_id)
-    return KeyList(data=[KeyOut(**vars(key)) for key in keys])
-
-
-@router.delete("/keys/{key_id}", status_code=204, response_class=Response)
-async def delete_key(key_id: uuid.UUID, state: State) -> Response:
-    """204 when revoked now; 409 ("… was already revoked at …") when it was revoked before."""
-    async with state.sessions() as session, session.begin():
-        await revoke_key(session, key_id)
-    state.key_cache.clear()
-    return Response(status_code=204)
+    return out
 
 
 @router.put("/tenants/{tenant_id}/users/{user:path}/limit", openapi_extra=body_schema(UserLimitIn))
@@ -103,20 +98,48 @@ async def put_user_limit(
     user: str,
     body: Annotated[UserLimitIn, admin_body(UserLimitIn)],
     state: State,
+    admin: Admin,
 ) -> UserLimitOut:
     async with state.sessions() as session, session.begin():
+        before = _user_limit(await service.user_limit(session, tenant_id, user))
         row = await service.set_user_limit(session, tenant_id, user, body.monthly_budget_usd)
-    return UserLimitOut(
-        tenant_id=tenant_id, user=row.external_id, monthly_budget_usd=row.monthly_budget_usd
-    )
+        out = UserLimitOut(
+            tenant_id=tenant_id, user=row.external_id, monthly_budget_usd=row.monthly_budget_usd
+        )
+        await record(
+            session,
+            admin,
+            "user.limit",
+            "end_user",
+            f"{tenant_id}/{row.external_id}",
+            before,
+            out.model_dump(mode="json"),
+        )
+    return out
+
+
+def _user_limit(row: EndUser | None) -> dict[str, object] | None:
+    if row is None:
+        return None
+    budget = row.monthly_budget_usd
+    return {"monthly_budget_usd": None if budget is None else str(budget)}
 
 
 @router.put("/plans/{code}", openapi_extra=body_schema(PlanPut))
 async def put_plan(
-    code: PlanCode, body: Annotated[PlanPut, admin_body(PlanPut)], state: State, response: Response
+    code: PlanCode,
+    body: Annotated[PlanPut, admin_body(PlanPut)],
+    state: State,
+    response: Response,
+    admin: Admin,
 ) -> PlanOut:
     """Set the given fields; a new code creates the plan (201), an existing one answers 200."""
     async with state.sessions() as session, session.begin():
+        old = await session.get(Plan, code)
+        before = PlanOut.of(old).model_dump(mode="json") if old is not None else None
         plan, created = await service.put_plan(session, code, body)
+        out = PlanOut.of(plan)
+        action = "plan.create" if created else "plan.update"
+        await record(session, admin, action, "plan", code, before, out.model_dump(mode="json"))
     response.status_code = 201 if created else 200
-    return PlanOut.of(plan)
+    return out

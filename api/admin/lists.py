@@ -1,19 +1,20 @@
-"""Read-only `/admin/*` lists the console needs: the plans, and a tenant's end users with their
-limits and this period's spend. Reads change nothing, so they record nothing in the audit log;
-a viewer token may call them."""
+"""Read-only `/admin/*` routes the console needs: who the caller is (`/admin/whoami`), the plans,
+and a tenant's end users with their limits and this period's spend. Reads change nothing, so
+they record nothing in the audit log; a viewer token may call them."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy import select, text
 
 from api.admin import service
-from api.admin.auth import require_admin
 from api.admin.schemas import PlanOut
+from api.auth.admin import Admin, require_admin
 from api.db.models import Plan
 from api.money import UsdOut
 from api.state import State
@@ -37,6 +38,11 @@ _USERS = text(
 )
 
 
+class WhoAmI(BaseModel):
+    actor: str  # the named token's name, or "bootstrap" for TOLLGATE_ADMIN_TOKEN
+    role: Literal["admin", "viewer"]
+
+
 class PlanList(BaseModel):
     data: list[PlanOut]
 
@@ -53,6 +59,12 @@ class EndUserOut(BaseModel):
 
 class EndUserList(BaseModel):
     data: list[EndUserOut]
+
+
+@router.get("/whoami")
+async def get_whoami(admin: Admin) -> WhoAmI:
+    """The token's name and role: the console hides what a viewer may not do."""
+    return WhoAmI(actor=admin.name, role="viewer" if admin.role == "viewer" else "admin")
 
 
 @router.get("/plans")

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -172,9 +173,30 @@ def _status(value: str) -> TenantStatus:
 # --- keys and end users --------------------------------------------------------------------
 
 
-class KeyCreate(_Input):
+ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$")]
+ModelList = Annotated[list[ModelPattern], Field(max_length=100)]
+
+
+class KeyPolicies(_Input):
+    """A key's own limits; in a PATCH, absent leaves one alone and null removes it.
+    `allowed_models`: ids or patterns (`claude-haiku-*`), on top of the plan's list."""
+
+    expires_at: AwareDatetime | None = None
+    allowed_models: ModelList | None = None
+    monthly_budget_usd: UsdIn | None = None
+
+
+class KeyCreate(KeyPolicies):
     name: Label | None = None
     user: UserId | None = None
+
+
+class KeyPatch(KeyPolicies):
+    pass
+
+
+class KeyRotate(_Input):
+    revoke_at: AwareDatetime | None = None  # when the old key stops; default: in 24 hours
 
 
 class KeyCreated(BaseModel):
@@ -183,9 +205,16 @@ class KeyCreated(BaseModel):
     prefix: str
 
 
+class KeyRotated(KeyCreated):
+    """The new key (shown once) and when the old one stops working."""
+
+    old_key_id: uuid.UUID
+    revoke_at: datetime
+
+
 class KeyOut(BaseModel):
-    """One key of `GET /admin/tenants/{id}/keys`: never the key itself. `expires_at`,
-    `allowed_models` and `monthly_budget_usd` are null until keys carry them (DESIGN.md)."""
+    """One key of `GET /admin/tenants/{id}/keys`: never the key itself. `revoked_at` in the
+    future is a scheduled revocation (rotation): the key works until then."""
 
     id: uuid.UUID
     prefix: str
@@ -193,10 +222,10 @@ class KeyOut(BaseModel):
     user: str | None
     created_at: datetime
     last_used_at: datetime | None
-    expires_at: datetime | None = None
+    expires_at: datetime | None
     revoked_at: datetime | None
-    allowed_models: list[str] | None = None
-    monthly_budget_usd: UsdOut | None = None
+    allowed_models: list[str] | None
+    monthly_budget_usd: UsdOut | None
 
 
 class KeyList(BaseModel):

@@ -74,6 +74,12 @@ async def update_tenant(
     return await tenant_with_plan(session, tenant_id)
 
 
+async def user_limit(session: AsyncSession, tenant_id: uuid.UUID, user: str) -> EndUser | None:
+    """The tenant's end user `user`, if known (for the audit log's "before")."""
+    stmt = select(EndUser).where(EndUser.tenant_id == tenant_id, EndUser.external_id == user)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def set_user_limit(
     session: AsyncSession, tenant_id: uuid.UUID, user: str, budget: Decimal | None
 ) -> EndUser:

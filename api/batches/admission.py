@@ -17,12 +17,13 @@ from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
 from api.http.docs import MAX_TOKENS
 from api.inputs import check_user_id, whole_number
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.ledger.functions import Reservation
 from api.pricing.book import PriceBook
-from api.pricing.resolve import model_allowed, resolve, unknown_model_message
+from api.pricing.resolve import resolve, unknown_model_message
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
+from api.quotas.plans import check_model_allowed
 from api.quotas.service import enforce
 from api.state import AppState
 
@@ -65,8 +66,7 @@ def _one(
         raise InvalidRequest(f"requests.{i}.params.messages: a non-empty list")
     found = resolve(prices, model, at, family=False)
     ids = (model,) if found is None else (model, found.price.model)
-    if not model_allowed(principal.allowed_models, *ids):
-        raise PermissionDenied(f"model: {model} is not available on the {principal.plan_code} plan")
+    check_model_allowed(principal, model, *ids)
     if found is None:
         raise NotFound(unknown_model_message(model))
     price = found.price
@@ -83,6 +83,12 @@ def _one(
 def parse_batch(
     body: object, prices: PriceBook, principal: Principal, at: datetime
 ) -> list[BatchRequest]:
+    if principal.reserves_per_request:
+        # tollgate_reserve_batch does not check a key's own budget: refuse rather than overshoot
+        raise PermissionDenied(
+            "message batches are not available to an API key with a monthly budget; "
+            "use a key without one"
+        )
     if not isinstance(body, dict) or not isinstance(body.get("requests"), list):
         raise InvalidRequest("requests: Field required (a list)")
     entries: list[object] = body["requests"]
@@ -112,7 +118,7 @@ async def admit(
         principal=principal,
         started=started,
         period=(period_start, period_end),
-        owner=state.writer.owner,
+        owner=state.ledger.writer.owner,
         custom_ids=[r.custom_id for r in requests],
         users=[
             principal.bound_user_id or (users[r.user] if r.user is not None else None)

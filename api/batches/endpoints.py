@@ -12,26 +12,21 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.batches import repository
 from api.batches.admission import admit, parse_batch
 from api.batches.repository import BatchRow
 from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
 from api.errors import BadGateway, InvalidRequest, NotFound
+from api.http.body import read_body
 from api.http.docs import BATCH_BODY, json_body
+from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
-from api.keys.auth import Caller
 from api.pagination import PageError, paginate
-from api.passthrough import (
-    Refused,
-    forwarded_headers,
-    open_upstream,
-    read_json,
-    read_limited,
-)
+from api.passthrough import Refused, open_upstream, read_json, relay_stream
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -45,10 +40,6 @@ async def get_settler(request: Request) -> BatchSettler:
 
 
 Settler = Annotated[BatchSettler, Depends(get_settler)]
-
-
-def _relay(refused: Refused) -> Response:
-    return Response(refused.body, refused.status, refused.headers)
 
 
 def _ours(batch: dict[str, Any], request: Request) -> dict[str, Any]:
@@ -68,9 +59,7 @@ async def _owned(state: State, caller: Caller, batch_id: str) -> BatchRow:
 
 @router.post(BATCHES, response_model=None, openapi_extra=json_body(BATCH_BODY))
 async def create_batch(request: Request, caller: Caller, state: State) -> Response:
-    raw = await read_limited(
-        request.stream(), request.headers.get("content-length"), state.settings.batch_max_body_bytes
-    )
+    raw = await read_body(request, state.settings.batch_max_body_bytes)
     body = parse_json_object(raw)  # strict: a duplicate key would be priced one way, sent another
     requests = parse_batch(body, state.prices.book, caller, datetime.now(UTC))
     batch_id, quota_headers = await admit(state, caller, body, requests)
@@ -83,7 +72,7 @@ async def create_batch(request: Request, caller: Caller, state: State) -> Respon
         raise
     if isinstance(created, Refused):
         await repository.release(state.engine, batch_id, "failed")
-        return _relay(created)
+        return created.response()
     await repository.submitted(state.engine, batch_id, str(created["id"]))
     return JSONResponse(_ours(created, request), headers=quota_headers)
 
@@ -109,20 +98,24 @@ async def list_batches(request: Request, caller: Caller, state: State) -> Respon
     return JSONResponse(page)
 
 
+async def _batch_object(
+    state: State, caller: Caller, request: Request, method: str, path: str
+) -> Response:
+    """The upstream's answer to `method path` about an owned batch: its batch object."""
+    await _owned(state, caller, request.path_params["batch_id"])
+    headers = forwarded_headers(request.headers, simulated=state.simulated)
+    found = await read_json(state.upstream, method, path, headers=headers)
+    return found.response() if isinstance(found, Refused) else JSONResponse(_ours(found, request))
+
+
 @router.get(BATCHES + "/{batch_id}", response_model=None)
 async def get_batch(batch_id: str, request: Request, caller: Caller, state: State) -> Response:
-    await _owned(state, caller, batch_id)
-    headers = forwarded_headers(request.headers, simulated=state.simulated)
-    found = await read_json(state.upstream, "GET", f"{BATCHES}/{batch_id}", headers=headers)
-    return _relay(found) if isinstance(found, Refused) else JSONResponse(_ours(found, request))
+    return await _batch_object(state, caller, request, "GET", f"{BATCHES}/{batch_id}")
 
 
 @router.post(BATCHES + "/{batch_id}/cancel", response_model=None)
 async def cancel_batch(batch_id: str, request: Request, caller: Caller, state: State) -> Response:
-    await _owned(state, caller, batch_id)
-    headers = forwarded_headers(request.headers, simulated=state.simulated)
-    done = await read_json(state.upstream, "POST", f"{BATCHES}/{batch_id}/cancel", headers=headers)
-    return _relay(done) if isinstance(done, Refused) else JSONResponse(_ours(done, request))
+    return await _batch_object(state, caller, request, "POST", f"{BATCHES}/{batch_id}/cancel")
 
 
 @router.delete(BATCHES + "/{batch_id}", response_model=None)
@@ -136,7 +129,7 @@ async def delete_batch(batch_id: str, request: Request, caller: Caller, state: S
             await settle_batch(state.engine, state.upstream, state.prices.book, batch)
     deleted = await read_json(state.upstream, "DELETE", f"{BATCHES}/{batch_id}", headers=headers)
     if isinstance(deleted, Refused):
-        return _relay(deleted)
+        return deleted.response()
     await repository.mark_deleted(state.engine, batch.id)
     return JSONResponse(deleted)
 
@@ -152,8 +145,5 @@ async def batch_results(
         state.upstream, "GET", f"{BATCHES}/{batch_id}/results", headers=headers
     )
     if isinstance(opened, Refused):
-        return _relay(opened)
-    relayed = {k: opened.headers[k] for k in ("content-type", "request-id") if k in opened.headers}
-    return StreamingResponse(
-        opened.aiter_raw(), opened.status_code, relayed, background=BackgroundTask(opened.aclose)
-    )
+        return opened.response()
+    return relay_stream(opened, ("content-type", "request-id"))

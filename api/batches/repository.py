@@ -10,8 +10,9 @@ from decimal import Decimal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.ledger.functions import Reservation
+from api.pricing.cost import Usage
 
 _RESERVE = text(
     """
@@ -91,17 +92,31 @@ class ResultRow:
     custom_id: str
     status: str
     model: str | None
-    input_tokens: int
-    output_tokens: int
-    cache_write_5m_tokens: int
-    cache_write_1h_tokens: int
-    cache_read_tokens: int
-    web_search_requests: int
+    usage: Usage
     cost_usd: Decimal
     price_version: str | None
     ended_at: datetime
-    upstream_request_id: str | None
-    error_type: str | None
+    upstream_request_id: str | None = None
+    error_type: str | None = None
+
+    def params(self) -> dict[str, object]:
+        u = self.usage
+        return {
+            "custom_id": self.custom_id,
+            "status": self.status,
+            "model": self.model,
+            "input_tokens": u.input_tokens,
+            "output_tokens": u.output_tokens,
+            "cache_write_5m_tokens": u.cache_write_5m_tokens,
+            "cache_write_1h_tokens": u.cache_write_1h_tokens,
+            "cache_read_tokens": u.cache_read_tokens,
+            "web_search_requests": u.web_search_requests,
+            "cost_usd": self.cost_usd,
+            "price_version": self.price_version,
+            "ended_at": self.ended_at,
+            "upstream_request_id": self.upstream_request_id,
+            "error_type": self.error_type,
+        }
 
 
 async def reserve(
@@ -183,7 +198,7 @@ async def settle_result(
 ) -> bool:
     """Write one result's ledger row (at most once ever) and advance the batch's cursor, in
     one transaction. False when it was written before."""
-    params = {"batch": batch_id, **result.__dict__}
+    params = {"batch": batch_id, **result.params()}
     async with engine.begin() as conn:
         written = bool((await conn.execute(_SETTLE, params)).scalar_one())
         await conn.execute(_PROGRESS, {"id": batch_id, "done": line_no})

@@ -23,6 +23,7 @@ from api.errors import BadGateway
 from api.metering.meter import UsageMeter
 from api.passthrough import Refused, open_upstream
 from api.pricing.book import PriceBook
+from api.pricing.cost import Usage
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +31,8 @@ _STATUS = {"succeeded": "ok", "errored": "upstream_error", "canceled": "canceled
 
 
 def _zero(custom_id: str, status: str, model: str | None, error: str | None) -> ResultRow:
-    return ResultRow(
-        custom_id, status, model, 0, 0, 0, 0, 0, 0, Decimal(0), None, datetime.now(UTC), None, error
-    )
+    now = datetime.now(UTC)
+    return ResultRow(custom_id, status, model, Usage(), Decimal(0), None, now, error_type=error)
 
 
 def _error_type(result: dict[str, Any]) -> str | None:
@@ -64,22 +64,9 @@ def price_result(
         cost = Decimal(0)
     else:
         cost = batch_cost(price, usage)
-    return ResultRow(
-        custom_id=custom_id,
-        status="ok",
-        model=model,
-        input_tokens=usage.input_tokens,
-        output_tokens=usage.output_tokens,
-        cache_write_5m_tokens=usage.cache_write_5m_tokens,
-        cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        cache_read_tokens=usage.cache_read_tokens,
-        web_search_requests=usage.web_search_requests,
-        cost_usd=cost,
-        price_version=price.version if price is not None else None,
-        ended_at=datetime.now(UTC),
-        upstream_request_id=str(message.get("id")) if message.get("id") else None,
-        error_type=None,
-    )
+    version = price.version if price is not None else None
+    upstream_id = str(message.get("id")) if message.get("id") else None
+    return ResultRow(custom_id, "ok", model, usage, cost, version, datetime.now(UTC), upstream_id)
 
 
 async def settle_batch(

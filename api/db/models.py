@@ -131,7 +131,29 @@ class ApiKey(Base):
     key_hash: Mapped[bytes] = mapped_column(unique=True)
     prefix: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = _now()
+    # A time in the future schedules the revocation (rotation): the key works until then.
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Key policies (api/auth/tenant.py, tollgate_reserve); null: no limit of the kind.
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    allowed_models: Mapped[list[str] | None] = mapped_column(ARRAY(Text))
+    monthly_budget_usd: Mapped[Decimal | None] = mapped_column(Money)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # batched
+
+    __table_args__ = (CheckConstraint("monthly_budget_usd >= 0", name="budget_non_negative"),)
+
+
+class KeySpend(Base):
+    """Spend and in-flight reservations of one key's ledger rows in one budget period, for keys
+    with a budget; a deferred trigger on usage_ledger keeps it equal to those rows."""
+
+    __tablename__ = "key_spend"
+
+    api_key_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("api_keys.id", ondelete="CASCADE"), primary_key=True
+    )
+    period_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    spent_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
+    reserved_usd: Mapped[Decimal] = mapped_column(Money, server_default="0")
 
 
 class UsageLedger(Base):

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from starlette.background import BackgroundTask
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import InvalidRequest
 from api.files import repository, service
 from api.http.docs import FILE_UPLOAD_BODY
-from api.keys.auth import Caller
+from api.http.forwarding import forwarded_headers
 from api.pagination import PageError, paginate
-from api.passthrough import Refused, forwarded_headers, open_upstream, read_json
+from api.passthrough import Refused, open_upstream, read_json, relay_stream
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
-
-
-def _relay(refused: Refused) -> Response:
-    return Response(refused.body, refused.status, refused.headers)
 
 
 @router.post("/v1/files", response_model=None, openapi_extra=FILE_UPLOAD_BODY)
@@ -43,7 +39,7 @@ async def upload_file(request: Request, caller: Caller, state: State) -> Respons
         quota_bytes=state.settings.files_quota_bytes,
     )
     if isinstance(created, Refused):
-        return _relay(created)
+        return created.response()
     return JSONResponse(created)
 
 
@@ -63,7 +59,7 @@ async def file_metadata(file_id: str, request: Request, caller: Caller, state: S
     await service.owned(state.engine, caller, file_id)
     headers = forwarded_headers(request.headers, simulated=state.simulated)
     found = await read_json(state.upstream, "GET", f"/v1/files/{file_id}", headers=headers)
-    return _relay(found) if isinstance(found, Refused) else JSONResponse(found)
+    return found.response() if isinstance(found, Refused) else JSONResponse(found)
 
 
 @router.delete("/v1/files/{file_id}", response_model=None)
@@ -72,11 +68,11 @@ async def delete_file(file_id: str, request: Request, caller: Caller, state: Sta
     headers = forwarded_headers(request.headers, simulated=state.simulated)
     deleted = await read_json(state.upstream, "DELETE", f"/v1/files/{file_id}", headers=headers)
     if isinstance(deleted, Refused) and deleted.status != 404:
-        return _relay(deleted)
+        return deleted.response()
     async with state.engine.begin() as conn:
         await repository.mark_deleted(conn, caller.tenant_id, file_id)
     if isinstance(deleted, Refused):
-        return _relay(deleted)
+        return deleted.response()
     return JSONResponse(deleted)
 
 
@@ -88,12 +84,7 @@ async def file_content(file_id: str, request: Request, caller: Caller, state: St
         state.upstream, "GET", f"/v1/files/{file_id}/content", headers=headers
     )
     if isinstance(opened, Refused):
-        return _relay(opened)
-    relayed = {
-        k: opened.headers[k]
-        for k in ("content-type", "content-length", "content-disposition", "request-id")
-        if k in opened.headers
-    }
-    return StreamingResponse(
-        opened.aiter_raw(), opened.status_code, relayed, background=BackgroundTask(opened.aclose)
+        return opened.response()
+    return relay_stream(
+        opened, ("content-type", "content-length", "content-disposition", "request-id")
     )

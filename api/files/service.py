@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.errors import BadGateway, NotFound, RequestTooLarge
 from api.files import repository
 from api.files.repository import FileRow
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.passthrough import Refused, read_json
 
 FILES_PATH = "/v1/files"

@@ -7,8 +7,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from api.keys.service import KeyListing
+from api.money import format_usd
 
-COLUMNS = ("ID", "PREFIX", "NAME", "USER", "CREATED", "LAST USED", "REVOKED")
+COLUMNS = (
+    "ID", "PREFIX", "NAME", "USER", "CREATED", "LAST USED", "EXPIRES", "REVOKED", "MODELS", "BUDGET"
+)  # fmt: skip
 
 
 def _when(moment: datetime | None) -> str:
@@ -28,7 +31,10 @@ def key_table(tenant_id: uuid.UUID, keys: Sequence[KeyListing]) -> str:
             key.user or "-",
             _when(key.created_at),
             _when(key.last_used_at),
+            _when(key.expires_at),
             _when(key.revoked_at),
+            ",".join(key.allowed_models) if key.allowed_models is not None else "-",
+            format_usd(key.monthly_budget_usd) if key.monthly_budget_usd is not None else "-",
         )
         for key in keys
     ]

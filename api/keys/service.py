@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.models import ApiKey, EndUser, UsageLedger
+from api.db.models import ApiKey, EndUser
 from api.errors import Conflict, NotFound
 from api.inputs import MAX_NAME_LENGTH, check_text
 from api.keys.secrets import display_prefix, generate_key, hash_key
@@ -24,17 +26,31 @@ class CreatedKey:
     prefix: str
 
 
+@dataclass(frozen=True)
+class Policies:
+    """A key's own limits (None: none of the kind)."""
+
+    expires_at: datetime | None = None
+    allowed_models: list[str] | None = None
+    monthly_budget_usd: Decimal | None = None
+
+
 async def create_key(
     session: AsyncSession,
     tenant_id: uuid.UUID,
     *,
     name: str | None = None,
     user: str | None = None,
+    policies: Policies | None = None,
+    end_user_id: uuid.UUID | None = None,
 ) -> CreatedKey:
+    """A new key (`user` binds it to that end user; `end_user_id` to one known by id)."""
     if name is not None:
         check_text(name, "name", MAX_NAME_LENGTH)
     await get_tenant(session, tenant_id)
-    end_user_id = await ensure_end_user(session, tenant_id, user) if user is not None else None
+    if user is not None:
+        end_user_id = await ensure_end_user(session, tenant_id, user)
+    policies = policies or Policies()
     key = generate_key()
     row = ApiKey(
         id=uuid.uuid4(),
@@ -43,6 +59,9 @@ async def create_key(
         name=name,
         key_hash=hash_key(key),
         prefix=display_prefix(key),
+        expires_at=policies.expires_at,
+        allowed_models=policies.allowed_models,
+        monthly_budget_usd=policies.monthly_budget_usd,
     )
     session.add(row)
     await session.flush()
@@ -58,33 +77,60 @@ class KeyListing:
     name: str | None
     user: str | None  # the bound end user's id, if any
     created_at: datetime
-    last_used_at: datetime | None  # start of the key's latest request in the ledger
-    revoked_at: datetime | None
+    last_used_at: datetime | None  # written in batches (api/keys/usage.py): may lag seconds
+    expires_at: datetime | None
+    revoked_at: datetime | None  # in the future: a scheduled revocation
+    allowed_models: list[str] | None
+    monthly_budget_usd: Decimal | None
 
 
-async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyListing]:
-    """The tenant's keys, oldest first (NotFound for an unknown tenant)."""
-    await get_tenant(session, tenant_id)
-    last_used = (
-        select(func.max(UsageLedger.started_at))  # ix_usage_ledger_key_started: one index probe
-        .where(UsageLedger.api_key_id == ApiKey.id)
-        .scalar_subquery()
-    )
-    rows = await session.execute(
+async def _listings(session: AsyncSession, *where: ColumnElement[bool]) -> list[KeyListing]:
+    stmt = (
         select(
             ApiKey.id,
             ApiKey.prefix,
             ApiKey.name,
             EndUser.external_id,
             ApiKey.created_at,
-            last_used,
+            ApiKey.last_used_at,
+            ApiKey.expires_at,
             ApiKey.revoked_at,
+            ApiKey.allowed_models,
+            ApiKey.monthly_budget_usd,
         )
         .outerjoin(EndUser, EndUser.id == ApiKey.end_user_id)
-        .where(ApiKey.tenant_id == tenant_id)
+        .where(*where)
         .order_by(ApiKey.created_at, ApiKey.id)
     )
-    return [KeyListing(*row) for row in rows]
+    return [KeyListing(*tuple(row)) for row in await session.execute(stmt)]
+
+
+async def list_keys(session: AsyncSession, tenant_id: uuid.UUID) -> list[KeyListing]:
+    """The tenant's keys, oldest first (NotFound for an unknown tenant)."""
+    await get_tenant(session, tenant_id)
+    return await _listings(session, ApiKey.tenant_id == tenant_id)
+
+
+def key_snapshot(key: KeyListing) -> dict[str, Any]:
+    """The key as the audit log keeps it (JSON-ready; never the key)."""
+    out: dict[str, Any] = {}
+    for name, value in vars(key).items():
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        elif isinstance(value, uuid.UUID | Decimal):
+            value = str(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        out[name] = value
+    return out
+
+
+async def get_key(session: AsyncSession, key_id: uuid.UUID) -> KeyListing:
+    """One key as a list shows it (NotFound for an unknown key)."""
+    found = await _listings(session, ApiKey.id == key_id)
+    if not found:
+        raise NotFound(f"key {key_id} not found")
+    return found[0]
 
 
 class KeyAlreadyRevoked(Conflict):
@@ -95,11 +141,15 @@ class KeyAlreadyRevoked(Conflict):
 
 
 async def revoke_key(session: AsyncSession, key_id: uuid.UUID) -> datetime:
-    """Revoke the key and return when; a key revoked before raises KeyAlreadyRevoked (even
-    when two revocations race, exactly one succeeds)."""
+    """Revoke the key now (a revocation scheduled for later is brought forward) and return
+    when; a key revoked before raises KeyAlreadyRevoked (even when two revocations race,
+    exactly one succeeds)."""
     revoked = await session.execute(
         update(ApiKey)
-        .where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+        .where(
+            ApiKey.id == key_id,
+            or_(ApiKey.revoked_at.is_(None), ApiKey.revoked_at > func.now()),
+        )
         .values(revoked_at=func.now())
         .returning(ApiKey.revoked_at)
     )

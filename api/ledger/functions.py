@@ -33,9 +33,45 @@ _SETTLE = text(
 )
 
 
+_SETTLE_MANY = text(
+    """
+    SELECT count(*) FILTER (WHERE tollgate_settle(
+        s.id, s.status, s.model, s.input_tokens, s.output_tokens, s.cw5m, s.cw1h, s.cread,
+        s.web, s.cost_usd, s.price_version, s.first_token_at, s.ended_at,
+        s.upstream_request_id, s.http_status, s.error_type, s.speed, s.inference_geo))
+    FROM unnest(
+        CAST(:id AS uuid[]), CAST(:status AS text[]), CAST(:model AS text[]),
+        CAST(:input_tokens AS bigint[]), CAST(:output_tokens AS bigint[]),
+        CAST(:cw5m AS bigint[]), CAST(:cw1h AS bigint[]), CAST(:cread AS bigint[]),
+        CAST(:web AS bigint[]), CAST(:cost_usd AS numeric[]), CAST(:price_version AS text[]),
+        CAST(:first_token_at AS timestamptz[]), CAST(:ended_at AS timestamptz[]),
+        CAST(:upstream_request_id AS text[]), CAST(:http_status AS integer[]),
+        CAST(:error_type AS text[]), CAST(:speed AS text[]), CAST(:inference_geo AS text[])
+    ) WITH ORDINALITY AS s(id, status, model, input_tokens, output_tokens, cw5m, cw1h, cread,
+                           web, cost_usd, price_version, first_token_at, ended_at,
+                           upstream_request_id, http_status, error_type, speed, inference_geo,
+                           n)
+    """
+)
+_START_LEASED_MANY = text(
+    """
+    INSERT INTO usage_ledger (id, tenant_id, api_key_id, end_user_id, endpoint, model, status,
+                              started_at, owner, reserved_usd, period_start, lease_id)
+    SELECT s.id, s.tenant_id, s.api_key_id, s.end_user_id, s.endpoint, s.model, 'in_flight',
+           s.started_at, :owner, 0, s.period_start, s.lease_id
+    FROM unnest(
+        CAST(:id AS uuid[]), CAST(:tenant_id AS uuid[]), CAST(:api_key_id AS uuid[]),
+        CAST(:end_user_id AS uuid[]), CAST(:endpoint AS text[]), CAST(:model AS text[]),
+        CAST(:started_at AS timestamptz[]), CAST(:period_start AS timestamptz[]),
+        CAST(:lease_id AS uuid[])
+    ) AS s(id, tenant_id, api_key_id, end_user_id, endpoint, model, started_at, period_start,
+           lease_id)
+    ON CONFLICT (id) DO NOTHING
+    """
+)
 _OWN_IN_FLIGHT = text(
     "SELECT id FROM usage_ledger WHERE status = 'in_flight' AND owner = :owner "
-    "AND endpoint <> 'batch'"
+    "AND endpoint <> 'batch' AND lease_id IS NULL"
 )
 _VOID = text("SELECT tollgate_void(:id)")
 
@@ -60,7 +96,7 @@ class OpenRequest:
 class Reservation:
     """What `tollgate_reserve` decided, and where the tenant stands."""
 
-    outcome: str  # ok | budget | user_budget | rate | concurrency
+    outcome: str  # ok | budget | user_budget | key_budget | rate | concurrency
     retry_after: int
     budget: Decimal
     spent: Decimal
@@ -71,6 +107,8 @@ class Reservation:
     in_flight: int
     user_budget: Decimal | None
     user_spent: Decimal | None
+    key_budget: Decimal | None = None  # the key's own monthly budget, if it has one
+    key_spent: Decimal | None = None
 
 
 @dataclass(frozen=True)
@@ -131,8 +169,63 @@ async def settle(conn: AsyncConnection, settlement: Settlement) -> bool:
     return bool((await conn.execute(_SETTLE, settlement.params())).scalar_one())
 
 
+async def settle_many(
+    conn: AsyncConnection, settlements: list[tuple[uuid.UUID, Settlement]]
+) -> int:
+    """Settle many rows, given as (tenant id, settlement), in one statement (a batch flush);
+    how many this call settled. Sorted by tenant, so concurrent batches take the counter row
+    locks in one global order (no deadlock between two processes flushing at once)."""
+    if not settlements:
+        return 0
+    rows = [s for _, s in sorted(settlements, key=lambda ts: (str(ts[0]), str(ts[1].id)))]
+    columns = {
+        "id": [r.id for r in rows],
+        "status": [r.status for r in rows],
+        "model": [r.model for r in rows],
+        "input_tokens": [r.input_tokens for r in rows],
+        "output_tokens": [r.output_tokens for r in rows],
+        "cw5m": [r.cache_write_5m_tokens for r in rows],
+        "cw1h": [r.cache_write_1h_tokens for r in rows],
+        "cread": [r.cache_read_tokens for r in rows],
+        "web": [r.web_search_requests for r in rows],
+        "cost_usd": [r.cost_usd for r in rows],
+        "price_version": [r.price_version for r in rows],
+        "first_token_at": [r.first_token_at for r in rows],
+        "ended_at": [r.ended_at for r in rows],
+        "upstream_request_id": [r.upstream_request_id for r in rows],
+        "http_status": [r.http_status for r in rows],
+        "error_type": [r.error_type for r in rows],
+        "speed": [r.speed for r in rows],
+        "inference_geo": [r.inference_geo for r in rows],
+    }
+    return int((await conn.execute(_SETTLE_MANY, columns)).scalar_one())
+
+
+async def start_leased_many(
+    conn: AsyncConnection, owner: str, rows: list[OpenRequest], lease_ids: list[uuid.UUID]
+) -> None:
+    """Write the in-flight rows of requests admitted against leases, in one statement
+    (idempotent by request id, so a journal replay is harmless)."""
+    if not rows:
+        return
+    columns = {
+        "owner": owner,
+        "id": [r.id for r in rows],
+        "tenant_id": [r.tenant_id for r in rows],
+        "api_key_id": [r.api_key_id for r in rows],
+        "end_user_id": [r.end_user_id for r in rows],
+        "endpoint": [r.endpoint for r in rows],
+        "model": [r.model for r in rows],
+        "started_at": [r.started_at for r in rows],
+        "period_start": [r.period_start for r in rows],
+        "lease_id": lease_ids,
+    }
+    await conn.execute(_START_LEASED_MANY, columns)
+
+
 async def own_in_flight(conn: AsyncConnection, owner: str) -> list[uuid.UUID]:
-    """The ids of `owner`'s in-flight rows (batch rows, settled by the batch settler, aside)."""
+    """The ids of `owner`'s per-request in-flight rows (batch rows, settled by the batch
+    settler, and lease-admitted rows, which reserved nothing of their own, aside)."""
     return list((await conn.execute(_OWN_IN_FLIGHT, {"owner": owner})).scalars())
 
 
@@ -154,6 +247,10 @@ SQL_FUNCTIONS = (
     "tollgate_lease_acquire",
     "tollgate_lease_return",
     "tollgate_reap_leases",
+    "tollgate_lease_permits",
+    "tollgate_reserve_batch",
+    "tollgate_settle_batch_result",
+    "tollgate_release_batch",
 )
 
 

@@ -36,6 +36,10 @@ _ACQUIRE = text(
     ":period_end, :want_usd, :min_usd, :want_slots, :stale)"
 )
 _RETURN = text("SELECT * FROM tollgate_lease_return(:tenant, :lease, :keep_usd, :keep_slots)")
+_PERMITS = text(
+    "SELECT * FROM tollgate_lease_permits(:tenant, :key, :period_start, :period_end, :want, :stale)"
+)
+PERMIT_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ class Lease:
     used_slots: int = 0
     in_flight: int = 0
     exists: bool = False  # Postgres has its row (a refill must find it)
+    admitted_since: Decimal = ZERO  # worst cases admitted since the last refill
+    refilled_at: float = 0.0
     retired: bool = False
     last_used: float = 0.0
 
@@ -72,6 +78,15 @@ class Lease:
     def keep_usd(self) -> Decimal:
         """What the lease must keep covering: requests in flight and costs not yet landed."""
         return self.committed + self.pending
+
+
+@dataclass
+class Permits:
+    """rpm permits of one key: counted in Postgres for the minute that ends at `expires`
+    (this process's clock, a margin early)."""
+
+    remaining: int = 0
+    expires: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,7 @@ class LeaseBook:
         self.leases: dict[Subject, Lease] = {}
         self.retired: list[Lease] = []
         self._landing: dict[uuid.UUID, tuple[Lease, Decimal]] = {}
+        self.permits: dict[uuid.UUID, Permits] = {}
 
     def heartbeat_sent(self, sent_at: float) -> None:
         """Our heartbeat, sent at `sent_at` (this clock), committed: leases are good until a
@@ -121,8 +137,15 @@ class LeaseBook:
             lease = self.leases[subject] = Lease(subject)
         return lease
 
-    def admit(self, request_id: uuid.UUID, subject: Subject, worst_case: Decimal) -> Ticket | None:
-        """Admit in memory, or None (refill, or reserve per request)."""
+    def admit(
+        self,
+        request_id: uuid.UUID,
+        subject: Subject,
+        worst_case: Decimal,
+        key: uuid.UUID | None = None,
+    ) -> Ticket | None:
+        """Admit in memory — budget, a slot and (with `key`) an rpm permit — or None (refill,
+        or reserve per request)."""
         if not self.trusted:
             return None
         money = self.leases.get(subject)
@@ -131,11 +154,45 @@ class LeaseBook:
             return None
         if slot.used_slots >= slot.slots:
             return None
+        if key is not None and not self._take_permit(key):
+            return None
         money.committed += worst_case
+        money.admitted_since += worst_case
         money.in_flight += 1
         slot.used_slots += 1
         money.last_used = slot.last_used = self._clock()
         return Ticket(request_id, money, slot, worst_case)
+
+    def _take_permit(self, key: uuid.UUID) -> bool:
+        permits = self.permits.get(key)
+        if permits is None or permits.remaining <= 0 or self._clock() >= permits.expires:
+            return False
+        permits.remaining -= 1
+        return True
+
+    async def refill_permits(
+        self, conn: AsyncConnection, subject: Subject, key: uuid.UUID, want: int
+    ) -> int:
+        """Lease up to `want` rpm permits of `key` for the current minute; how many."""
+        if not self.trusted:
+            return 0
+        sent = self._clock()
+        params = {
+            "tenant": subject.tenant_id,
+            "key": key,
+            "period_start": subject.period_start,
+            "period_end": subject.period_end,
+            "want": want,
+            "stale": self.stale_s,
+        }
+        granted, _window, seconds_left = (await conn.execute(_PERMITS, params)).one()
+        expires = sent + float(seconds_left) - PERMIT_MARGIN_S
+        permits = self.permits.get(key)
+        if permits is not None and self._clock() < permits.expires:
+            permits.remaining += int(granted)  # the same minute: its expiry stands
+        else:
+            self.permits[key] = Permits(int(granted), expires)
+        return int(granted)
 
     def finished(self, ticket: Ticket, cost: Decimal) -> None:
         """The request ended with `cost`; its settlement is on its way to Postgres."""
@@ -159,6 +216,20 @@ class LeaseBook:
             del self.leases[lease.subject]
         lease.retired = True
         self.retired.append(lease)
+
+    def want(
+        self, subject: Subject, worst_case: Decimal, *, horizon_s: float = 2.0, floor: int = 8
+    ) -> Decimal:
+        """How much to ask for: what this lease consumed per second since its last refill,
+        times `horizon_s` (refill ahead of need), and at least `floor` worst cases. Postgres
+        caps it at the remainder divided by the live processes."""
+        lease = self.leases.get(subject)
+        least = worst_case * floor
+        if lease is None or lease.refilled_at == 0.0:
+            return least
+        elapsed = max(self._clock() - lease.refilled_at, 0.05)
+        rate = lease.admitted_since / Decimal(str(elapsed))
+        return max(least, (rate * Decimal(str(horizon_s))).quantize(Decimal("0.000001")))
 
     async def refill(
         self,
@@ -190,6 +261,8 @@ class LeaseBook:
         if lost:
             self._retire(lease)
             return ZERO, 0
+        lease.admitted_since = ZERO
+        lease.refilled_at = self._clock()
         if granted or slots:
             lease.exists = True
             lease.escrow += granted

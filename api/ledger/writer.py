@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +49,10 @@ class LedgerWriter:
         self.spool = spool
         self.owner = spool.owner
         self._admission_wait = admission_wait_s
-        self._timeout = write_timeout_s
+        self._timeout = self.write_timeout_s = write_timeout_s
         self._interval = drain_interval_s
         self._open: set[uuid.UUID] = set()  # reserve sent, settlement not yet in Postgres
         self.orphans_released = 0
-        self._tasks: set[asyncio.Task[Any]] = set()
         self._drainer: asyncio.Task[None] | None = None
 
     async def open(self, row: OpenRequest) -> Reservation:
@@ -143,25 +141,9 @@ class LedgerWriter:
     def start(self) -> None:
         self._drainer = asyncio.create_task(self._drain_forever(), name="ledger-spool-drain")
 
-    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        """Run work that must outlive its request (a drain, a settle) and finish at shutdown."""
-        task = asyncio.create_task(coro, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    async def stop(self, grace_s: float = 5.0) -> None:
-        """Settle everything still running, then drain the spool. The server has already given
-        streams their grace period (TOLLGATE_SHUTDOWN_GRACE_S) before this runs; a pump still
-        running `grace_s` later (a drain whose client was cut) is cancelled, which settles it
-        with what it saw (written, or spooled)."""
-        if self._tasks:
-            _, late = await asyncio.wait(set(self._tasks), timeout=grace_s)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("shutdown: %d streams cut and billed for what was seen", len(late))
-                await asyncio.wait(late, timeout=self._timeout + 5)
+    async def stop(self) -> None:
+        """Stop the drain loop and drain the spool once more (the request pumps have been
+        settled by the ledger's `stop` before this runs)."""
         if self._drainer is not None:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)

@@ -21,13 +21,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import InvalidRequest, NotFound
-from api.keys.auth import Caller, Principal
+from api.keys.principal import Principal
 from api.openai.routing import ANTHROPIC_CLIENT_HEADER, OpenAIUnlessAnthropicRoute
 from api.pagination import PageError, paginate
 from api.pricing.book import PriceBook
 from api.pricing.model import ModelPrice
-from api.pricing.resolve import model_allowed
+from api.quotas.plans import allows
 from api.state import State
 
 router = APIRouter(tags=["tenant"], route_class=OpenAIUnlessAnthropicRoute)
@@ -35,8 +36,8 @@ _PAGE_PARAMS = ("limit", "after_id", "before_id")
 
 
 def _visible(book: PriceBook, principal: Principal) -> list[ModelPrice]:
-    """The models priced now that the caller's plan allows, newest release first."""
-    return [p for p in book.current() if model_allowed(principal.allowed_models, *p.ids)]
+    """The models priced now that the caller's plan and key allow, newest release first."""
+    return [p for p in book.current() if allows(principal, *p.ids)]
 
 
 def _display_name(model_id: str) -> str:
@@ -82,7 +83,7 @@ async def list_models(request: Request, caller: Caller, state: State) -> Respons
 async def get_model(model_id: str, request: Request, caller: Caller, state: State) -> Response:
     book = state.prices.book
     price = book.lookup(model_id)
-    if price is None or not model_allowed(caller.allowed_models, *price.ids):
+    if price is None or not allows(caller, *price.ids):
         raise NotFound(f"model: {model_id}")
     created = book.first_seen(price.model)
     return _json(_entry(price, created, ANTHROPIC_CLIENT_HEADER in request.headers))

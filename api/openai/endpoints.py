@@ -12,10 +12,12 @@ import json
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
+from api.http.body import read_body
 from api.http.docs import CHAT_COMPLETIONS_BODY, json_body
-from api.keys.auth import Caller
-from api.metering.call import CallContext
+from api.http.forwarding import forwarded_headers
+from api.ledger.metered import MeteredRequest
 from api.openai.errors import error_json, translate_error_body
 from api.openai.jsonbody import parse_strict_object
 from api.openai.relay import ChunkStreamResponse
@@ -23,9 +25,8 @@ from api.openai.request import ChatRequest, translate_request
 from api.openai.response import translate_message
 from api.openai.routing import OpenAIRoute, json_response
 from api.openai.stream import ChunkTranslator
-from api.proxy.request import read_body
 from api.proxy.service import begin, call_whole, start_stream
-from api.proxy.upstream import UpstreamRefused, forwarded_headers
+from api.proxy.upstream import UpstreamRefused
 from api.state import AppState, State
 
 ENDPOINT = "chat_completions"
@@ -48,7 +49,7 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
     raw = await read_body(request, state.settings.max_body_bytes)
     chat = translate_request(parse_strict_object(raw))
     upstream_raw = json.dumps(chat.body, ensure_ascii=False).encode()
-    ctx = await begin(
+    metered = await begin(
         state,
         caller,
         chat.model,
@@ -58,32 +59,34 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
         body=chat.body,
         max_tokens=chat.max_tokens,
     )
-    rid = str(ctx.request_id)
+    rid = str(metered.ctx.request_id)
     request.state.request_id = rid
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    headers = {**ctx.headers, REQUEST_ID_HEADER: rid}
-    if not chat.stream:
-        return await _whole(state, ctx, chat, upstream_raw, upstream_headers, headers)
-    started = await start_stream(state, ctx, upstream_raw, upstream_headers)
-    if isinstance(started, UpstreamRefused):
-        return _refused(started.status, started.body, started.headers, rid)
-    if started.upstream_request_id:
-        headers["request-id"] = started.upstream_request_id
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
+    headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
+    try:
+        async with metered:
+            if not chat.stream:
+                return await _whole(state, metered, chat, upstream_raw, upstream_headers, headers)
+            stream = await start_stream(state, metered, upstream_raw, upstream_headers)
+    except UpstreamRefused as refused:  # settled by the owner; answered in OpenAI's shape
+        return _refused(refused.status, refused.upstream_body, refused.headers, rid)
+    if stream.upstream_request_id:
+        headers["request-id"] = stream.upstream_request_id
     translator = ChunkTranslator(
         chat.model, include_usage=chat.include_usage, answer_tool=chat.answer_tool
     )
-    return ChunkStreamResponse(started, translator, headers)
+    return ChunkStreamResponse(stream, translator, headers)
 
 
 async def _whole(
     state: AppState,
-    ctx: CallContext,
+    metered: MeteredRequest,
     chat: ChatRequest,
     upstream_raw: bytes,
     upstream_headers: dict[str, str],
     headers: dict[str, str],
 ) -> Response:
-    whole = await call_whole(state, ctx, upstream_raw, upstream_headers)
+    whole = await call_whole(state, metered, upstream_raw, upstream_headers)
     rid = headers[REQUEST_ID_HEADER]
     if whole.status != 200:
         return _refused(whole.status, whole.body, whole.headers, rid)

@@ -10,8 +10,8 @@ import asyncio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.metering.call import MeteredCall
 from api.openai.stream import ChunkTranslator
+from api.proxy.stream import MeteredStream
 
 STREAM_HEADERS = {
     "cache-control": "no-cache, no-transform",
@@ -22,7 +22,7 @@ STREAM_HEADERS = {
 
 class ChunkStreamResponse(Response):
     def __init__(
-        self, call: MeteredCall, translator: ChunkTranslator, headers: dict[str, str]
+        self, call: MeteredStream, translator: ChunkTranslator, headers: dict[str, str]
     ) -> None:
         # Deliberately not Response.__init__: no body, no content-length; we stream ourselves.
         self.call = call

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from api.audit import cli_actor
 from api.cli_support import CliError, open_database
 from api.db.engine import make_engine
 from api.errors import TollgateError
@@ -102,7 +103,7 @@ def _import(args: argparse.Namespace, settings: Settings) -> None:
     async def work(url: str) -> Any:
         engine = make_engine(url, pool_size=1)
         try:
-            return await import_prices(engine, prices)
+            return await import_prices(engine, prices, cli_actor())
         finally:
             await engine.dispose()
 
@@ -127,7 +128,7 @@ def _recost(args: argparse.Namespace, settings: Settings) -> None:
     async def work(url: str) -> RecostReport:
         engine = make_engine(url, pool_size=1)
         try:
-            return await recost(engine, args.model, from_at, to_at)
+            return await recost(engine, args.model, from_at, to_at, cli_actor())
         finally:
             await engine.dispose()
 

@@ -31,10 +31,12 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from api.errors import InvalidRequest, NotFound
+from api import audit
+from api.audit import Actor
+from api.errors import InvalidRequest, NotFound, TollgateError
 from api.money import format_usd
 from api.pricing import repository
 from api.pricing.book import PriceBook
@@ -75,7 +77,8 @@ _USER_COUNTER = text(
 _DAILY = text(
     "UPDATE usage_daily SET cost_usd = cost_usd + :delta "
     "WHERE tenant_id = CAST(:tenant AS uuid) AND day = :day AND model = :model "
-    "AND api_key_id = CAST(:key AS uuid) AND end_user_id IS NOT DISTINCT FROM CAST(:user AS uuid)"
+    "AND endpoint = :endpoint AND api_key_id = CAST(:key AS uuid) "
+    "AND end_user_id IS NOT DISTINCT FROM CAST(:user AS uuid)"
 )
 _DAILY_USERS = text(
     "UPDATE usage_daily_users SET cost_usd = cost_usd + :delta "
@@ -89,6 +92,10 @@ _RECORD = text(
     RETURNING id, created_at
     """
 )
+
+
+class RecostDrift(TollgateError):
+    """A counter or rollup row a re-costed row should have is missing."""
 
 
 class EmptyWindow(InvalidRequest):
@@ -124,9 +131,10 @@ class _Change:
 
 
 async def recost(
-    engine: AsyncEngine, model: str, from_at: datetime, to_at: datetime
+    engine: AsyncEngine, model: str, from_at: datetime, to_at: datetime, actor: Actor
 ) -> RecostReport:
-    """Re-price `model`'s settled rows that started in [from_at, to_at); see the module doc."""
+    """Re-price `model`'s settled rows that started in [from_at, to_at); see the module doc.
+    Recorded in the audit log (by `actor`) in the same transaction."""
     if not from_at < to_at:
         raise EmptyWindow("recost: from must be before to")
     async with engine.begin() as conn:
@@ -149,10 +157,14 @@ async def recost(
                 _RECORD, {"model": canonical, "from_at": from_at, "to_at": to_at, **totals}
             )
         ).one()
-    return RecostReport(
-        int(record.id), canonical, from_at, to_at, len(rows), len(changes), before, after, used,
-        record.created_at,
-    )  # fmt: skip
+        report = RecostReport(
+            int(record.id), canonical, from_at, to_at, len(rows), len(changes), before, after,
+            used, record.created_at,
+        )  # fmt: skip
+        await audit.record(
+            conn, actor, "price.recost", "price", canonical, None, report_to_json(report)
+        )
+    return report
 
 
 def parse_instant(name: str, value: str) -> datetime:
@@ -242,19 +254,29 @@ async def _apply(
             if r["end_user_id"] is not None:
                 users[(str(r["tenant_id"]), str(r["end_user_id"]), r["period_start"])] += delta
         user = str(r["end_user_id"]) if r["end_user_id"] is not None else None
-        daily[(str(r["tenant_id"]), day, str(r["api_key_id"]), user or "", r["model"])] += delta
+        scope = (str(r["api_key_id"]), user or "", r["model"], r["endpoint"])
+        daily[(str(r["tenant_id"]), day, *scope)] += delta
         daily_users[(str(r["tenant_id"]), day, user or "")] += delta
     # Key order everywhere: tenant counters, user counters, then the rollups (as settle does).
     for (tenant, period), delta in sorted(tenants.items()):
-        await conn.execute(_TENANT_COUNTER, {"tenant": tenant, "period": period, "delta": delta})
+        await _one(conn, _TENANT_COUNTER, tenant=tenant, period=period, delta=delta)
     for (tenant, user_id, period), delta in sorted(users.items()):
-        await conn.execute(
-            _USER_COUNTER, {"tenant": tenant, "user": user_id, "period": period, "delta": delta}
-        )
-    for (tenant, day, key, user_key, model), delta in sorted(daily.items()):
-        params = {"tenant": tenant, "day": day, "key": key, "model": model, "delta": delta}
-        await conn.execute(_DAILY, params | {"user": user_key or None})
+        await _one(conn, _USER_COUNTER, tenant=tenant, user=user_id, period=period, delta=delta)
+    for (tenant, day, key, user_key, model, endpoint), delta in sorted(daily.items()):
+        await _one(
+            conn, _DAILY, tenant=tenant, day=day, key=key, model=model, endpoint=endpoint,
+            user=user_key or None, delta=delta,
+        )  # fmt: skip
     for (tenant, day, user_key), delta in sorted(daily_users.items()):
-        await conn.execute(
-            _DAILY_USERS, {"tenant": tenant, "day": day, "user": user_key or None, "delta": delta}
+        await _one(conn, _DAILY_USERS, tenant=tenant, day=day, user=user_key or None, delta=delta)
+
+
+async def _one(conn: AsyncConnection, statement: TextClause, **params: object) -> None:
+    """Run an UPDATE that must find its row: a missing counter or rollup row would leave them
+    unequal to the ledger, so the whole re-cost is rolled back instead."""
+    result = await conn.execute(statement, params)
+    if result.rowcount != 1:
+        raise RecostDrift(
+            f"re-cost refused: expected one row for {statement.text.split()[1]} {params}, "
+            f"found {result.rowcount}; nothing was changed"
         )

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from fnmatch import fnmatchcase
 
 from api.pricing.book import PriceBook, family_of
 from api.pricing.model import ModelPrice
 
-__all__ = ["Resolved", "model_allowed", "resolve", "unknown_model_message"]
+__all__ = ["Resolved", "resolve", "unknown_model_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,13 +27,6 @@ def resolve(book: PriceBook, model: str, at: datetime, *, family: bool) -> Resol
     found = family_of(model)
     newest = book.newest_in_family(found[0], at) if found is not None else None
     return None if newest is None else Resolved(newest, True)
-
-
-def model_allowed(patterns: tuple[str, ...] | None, *ids: str) -> bool:
-    """Plan and key model lists: exact ids or fnmatch patterns (`claude-haiku-*`); None = all."""
-    if patterns is None:
-        return True
-    return any(fnmatchcase(i, pattern) for i in ids for pattern in patterns)
 
 
 def unknown_model_message(model: str) -> str:

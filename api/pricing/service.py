@@ -9,10 +9,11 @@ from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.audit import Actor, Snapshot, record
 from api.errors import TollgateError
 from api.pricing import repository
 from api.pricing.book import PriceBook
-from api.pricing.model import ModelPrice
+from api.pricing.model import ModelPrice, price_to_json
 
 
 class PriceConflict(TollgateError):
@@ -26,10 +27,17 @@ class ImportReport:
     conflicts: list[str] = field(default_factory=list)
 
 
-async def put_price(engine: AsyncEngine, price: ModelPrice) -> tuple[ModelPrice, bool]:
-    """Store ``price`` as a new version: (the stored version, True if it was added)."""
+async def put_price(
+    engine: AsyncEngine, price: ModelPrice, actor: Actor, previous: Snapshot = None
+) -> tuple[ModelPrice, bool]:
+    """Store ``price`` as a new version: (the stored version, True if it was added). An added
+    version is recorded in the audit log (``previous``: the version it follows) in the same
+    transaction."""
     async with engine.begin() as conn:
         report = await _add(conn, [price])
+        for added in report.added:
+            after = price_to_json(added)
+            await record(conn, actor, "price.put", "price", added.model, previous, after)
     if report.conflicts:
         raise PriceConflict(report.conflicts[0])
     if report.added:
@@ -41,10 +49,21 @@ async def put_price(engine: AsyncEngine, price: ModelPrice) -> tuple[ModelPrice,
     return stored, False
 
 
-async def import_prices(engine: AsyncEngine, prices: list[ModelPrice]) -> ImportReport:
-    """Add every version not yet in the book (idempotent: a second run adds nothing)."""
+async def import_prices(
+    engine: AsyncEngine, prices: list[ModelPrice], actor: Actor | None = None
+) -> ImportReport:
+    """Add every version not yet in the book (idempotent: a second run adds nothing). With an
+    ``actor`` (an operator's import, not the shipped file at start-up) each added version is
+    recorded in the audit log in the same transaction."""
     async with engine.begin() as conn:
-        return await _add(conn, prices)
+        report = await _add(conn, prices)
+        for added in report.added:
+            if actor is None:
+                break
+            await record(
+                conn, actor, "price.import", "price", added.model, None, price_to_json(added)
+            )
+        return report
 
 
 async def _add(conn: AsyncConnection, prices: list[ModelPrice]) -> ImportReport:

@@ -10,21 +10,21 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
-from starlette.responses import Response
 
+from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER, InvalidRequest
+from api.http.body import read_body
 from api.http.docs import CHAT_BODY, json_body
+from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_user_id
-from api.keys.auth import Caller
-from api.metering.call import MeteredCall
 from api.metering.meter import text_of_delta
 from api.metering.sse import SSEScanner
 from api.pricing.cost import format_usd
 from api.proxy.relay import STREAM_HEADERS
-from api.proxy.request import check_max_tokens, check_model, read_body
+from api.proxy.request import check_max_tokens, check_model
 from api.proxy.service import begin, start_stream
-from api.proxy.upstream import UpstreamRefused, forwarded_headers
+from api.proxy.stream import MeteredStream
 from api.state import State
 
 router = APIRouter(tags=["tenant"])
@@ -68,7 +68,7 @@ def _event(name: str, data: dict[str, Any]) -> ServerSentEvent:
     return ServerSentEvent(data=json.dumps(data), event=name)
 
 
-async def chat_events(call: MeteredCall) -> AsyncIterator[ServerSentEvent]:
+async def chat_events(call: MeteredStream) -> AsyncIterator[ServerSentEvent]:
     scanner = SSEScanner(only=_TEXT_EVENTS)
     finished = False
     try:
@@ -106,11 +106,11 @@ async def chat_events(call: MeteredCall) -> AsyncIterator[ServerSentEvent]:
 
 
 @router.post("/chat", response_model=None, openapi_extra=json_body(CHAT_BODY))
-async def chat(request: Request, caller: Caller, state: State) -> Response | EventSourceResponse:
+async def chat(request: Request, caller: Caller, state: State) -> EventSourceResponse:
     raw = await read_body(request, state.settings.max_body_bytes)
     upstream_body, user = build_upstream_body(parse_json_object(raw), state.settings.default_model)
     upstream_raw = json.dumps(upstream_body).encode()
-    ctx = await begin(
+    metered = await begin(
         state,
         caller,
         upstream_body["model"],
@@ -120,15 +120,14 @@ async def chat(request: Request, caller: Caller, state: State) -> Response | Eve
         body=upstream_body,
         max_tokens=upstream_body["max_tokens"],
     )
-    rid = str(ctx.request_id)
+    rid = str(metered.ctx.request_id)
     request.state.request_id = rid
-    headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    started = await start_stream(state, ctx, upstream_raw, headers)
-    if isinstance(started, UpstreamRefused):
-        return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
+    headers = forwarded_headers(request.headers, simulated=state.simulated)
+    async with metered:
+        stream = await start_stream(state, metered, upstream_raw, headers)
     sse_headers = {k: v for k, v in STREAM_HEADERS.items() if k != "content-type"}
     return EventSourceResponse(
-        chat_events(started),
-        headers={**sse_headers, **ctx.headers, REQUEST_ID_HEADER: rid},
+        chat_events(stream),
+        headers={**sse_headers, **metered.ctx.headers, REQUEST_ID_HEADER: rid},
         ping=15,
     )

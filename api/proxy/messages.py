@@ -5,23 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.errors import REQUEST_ID_HEADER, BadGateway, PermissionDenied, UpstreamTimeout
+from api.auth.tenant import Caller
+from api.errors import REQUEST_ID_HEADER
 from api.files import check_file_refs, file_ids_in, might_name_files
+from api.http.body import read_body
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
+from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
-from api.inputs import clip
-from api.keys.auth import Caller
-from api.pricing.resolve import model_allowed
 from api.proxy.relay import RelayResponse
-from api.proxy.request import check_model, check_tools, parse_messages_request, read_body
+from api.proxy.request import check_model, check_tools, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
-from api.proxy.upstream import (
-    FirstByteTimeout,
-    UpstreamRefused,
-    UpstreamUnreachable,
-    forwarded_headers,
-    read_whole,
-)
+from api.proxy.upstream import read_whole
+from api.quotas.plans import check_model_allowed
 from api.quotas.rpm import take_request
 from api.state import State
 
@@ -34,7 +29,7 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
     parsed = parse_messages_request(raw)
     if might_name_files(raw):  # a file the caller does not own: 404, nothing spent or sent
         await check_file_refs(state.engine, caller.tenant_id, file_ids_in(parsed.body))
-    ctx = await begin(
+    metered = await begin(
         state,
         caller,
         parsed.model,
@@ -44,21 +39,18 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
         body=parsed.body,
         max_tokens=parsed.max_tokens,
     )
-    rid = str(ctx.request_id)
+    rid = str(metered.ctx.request_id)
     request.state.request_id = rid
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
-    if not parsed.stream:
-        whole = await call_whole(state, ctx, raw, upstream_headers)
-        return Response(
-            whole.body, whole.status, {**ctx.headers, **whole.headers, REQUEST_ID_HEADER: rid}
-        )
-    started = await start_stream(state, ctx, raw, upstream_headers)
-    if isinstance(started, UpstreamRefused):
-        return Response(started.body, started.status, {**started.headers, REQUEST_ID_HEADER: rid})
-    headers = {**ctx.headers, REQUEST_ID_HEADER: rid}
-    if started.upstream_request_id:
-        headers["request-id"] = started.upstream_request_id
-    return RelayResponse(started, headers)
+    headers = {**metered.ctx.headers, REQUEST_ID_HEADER: rid}
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
+    async with metered:
+        if not parsed.stream:
+            whole = await call_whole(state, metered, raw, upstream_headers)
+            return Response(whole.body, whole.status, {**headers, **whole.headers})
+        stream = await start_stream(state, metered, raw, upstream_headers)
+    if stream.upstream_request_id:
+        headers["request-id"] = stream.upstream_request_id
+    return RelayResponse(stream, headers)
 
 
 @router.post(
@@ -69,27 +61,17 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
 )
 async def count_tokens(request: Request, caller: Caller, state: State) -> Response:
     """Forwarded as is; not billed and not in the ledger, but governed: the model must be on
-    the caller's plan and each call counts against the key's requests per minute."""
+    the caller's plan and each call counts against the key's requests per minute. Upstream
+    failures answer as their exceptions say (api/proxy/upstream.py)."""
     raw = await read_body(request, state.settings.max_body_bytes)
     body = parse_json_object(raw)
     model = check_model(body.get("model"))
-    if not model_allowed(caller.allowed_models, model):
-        raise PermissionDenied(
-            f"model: {clip(model)} is not available on the {caller.plan_code} plan"
-        )
+    check_model_allowed(caller, model)
     check_tools(body)
     await take_request(state.engine, caller.tenant_id, caller.key_id)
-    upstream_headers = forwarded_headers(dict(request.headers), simulated=state.simulated)
+    upstream_headers = forwarded_headers(request.headers, simulated=state.simulated)
     timeout = float(state.settings.upstream_timeout_s)
-    try:
-        result = await read_whole(
-            state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout
-        )
-    except FirstByteTimeout:
-        raise UpstreamTimeout("the upstream did not answer in time") from None
-    except UpstreamUnreachable:
-        raise BadGateway("the upstream could not be reached") from None
-    if isinstance(result, UpstreamRefused):
-        return Response(result.body, result.status, result.headers)
-    response, content = result
+    response, content = await read_whole(
+        state.upstream, "/v1/messages/count_tokens", raw, upstream_headers, timeout
+    )
     return Response(content, response.status_code, {"content-type": "application/json"})

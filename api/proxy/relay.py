@@ -8,7 +8,7 @@ import asyncio
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from api.metering.call import MeteredCall
+from api.proxy.stream import MeteredStream
 
 STREAM_HEADERS = {
     "cache-control": "no-cache, no-transform",
@@ -18,7 +18,7 @@ STREAM_HEADERS = {
 
 
 class RelayResponse(Response):
-    def __init__(self, call: MeteredCall, headers: dict[str, str]) -> None:
+    def __init__(self, call: MeteredStream, headers: dict[str, str]) -> None:
         # Deliberately not Response.__init__: no body, no content-length; we stream ourselves.
         self.call = call
         self.status_code = 200
@@ -38,7 +38,7 @@ class RelayResponse(Response):
 
         watcher = asyncio.create_task(self._watch(receive))
         try:
-            self.call.start(send_chunk)  # the pump writes to the socket itself: no hand-off
+            self.call.start(send_chunk)  # the pump writes to the socket itself: no queue
             await self.call.finished()
             if not self.call.client_gone:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -6,33 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fastapi import Request
-
-from api.errors import InvalidRequest, NotFound, PermissionDenied, RequestTooLarge
+from api.errors import InvalidRequest, NotFound
 from api.http.jsonbody import parse_json_object
 from api.inputs import check_user_id, clip, whole_number
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.pricing.book import PriceBook
-from api.pricing.resolve import Resolved, model_allowed, resolve, unknown_model_message
+from api.pricing.resolve import Resolved, resolve, unknown_model_message
+from api.quotas.plans import check_model_allowed
 
 MAX_TOKENS_BOUND = 2**31 - 1
 MAX_WEB_SEARCHES = 1_000_000
 MAX_MODEL_LENGTH = 256
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refusing anything over `limit` bytes without reading all of it."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise RequestTooLarge(f"request body is larger than {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestTooLarge(f"request body is larger than {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass(frozen=True)
@@ -113,10 +97,7 @@ def price_for(
     by the id asked for or its canonical id — and the book prices it."""
     found = resolve(book, model, at, family=family)
     ids = (model,) if found is None or found.fallback else (model, found.price.model)
-    if not model_allowed(principal.allowed_models, *ids):
-        raise PermissionDenied(
-            f"model: {clip(model)} is not available on the {principal.plan_code} plan"
-        )
+    check_model_allowed(principal, model, *ids)
     if found is None:
         raise NotFound(unknown_model_message(model))
     return found

@@ -1,30 +1,25 @@
-"""The metered request path shared by /v1/messages and /chat: open the ledger row, call the
-upstream, and make sure every outcome — stream, refusal, timeout, unreachable — settles it."""
+"""The metered request path shared by /v1/messages and /chat: admit the request (reserve, or
+refuse with 402/429), then call the upstream inside the admitted request's owner, which settles
+the ledger row once whatever happens (see api/ledger/metered.py)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from api.db.errors import DB_ERRORS, unavailable
-from api.errors import BadGateway, InvalidRequest, TollgateError, UpstreamTimeout
-from api.keys.auth import Principal
+from api.errors import InvalidRequest
+from api.keys.principal import Principal
 from api.ledger.functions import OpenRequest
-from api.metering.call import CallContext, MeteredCall, build_settlement
+from api.ledger.metered import MeteredRequest
 from api.metering.meter import UsageMeter
 from api.proxy.request import price_for
-from api.proxy.upstream import (
-    FirstByteTimeout,
-    UpstreamRefused,
-    UpstreamUnreachable,
-    open_stream,
-    read_whole,
-)
+from api.proxy.stream import MeteredStream
+from api.proxy.upstream import open_stream, read_whole
 from api.quotas.amounts import reservation
 from api.quotas.periods import budget_period
 from api.quotas.service import enforce
@@ -54,9 +49,10 @@ async def begin(
     raw_body: bytes,
     body: dict[str, Any],
     max_tokens: int,
-) -> CallContext:
+) -> MeteredRequest:
     """Validate the model, resolve the end user, check every limit and reserve the worst
-    case, writing the in-flight ledger row — or refuse with 402/429 before anything is spent."""
+    case, writing the in-flight ledger row — or refuse with 402/429 before anything is spent.
+    Use the result as `async with metered:` around everything that follows."""
     started_at = datetime.now(UTC)
     resolved = price_for(
         state.prices.book,
@@ -82,117 +78,40 @@ async def begin(
         except DB_ERRORS as exc:
             raise unavailable(exc) from None
     period_start, period_end = budget_period(started_at, principal.billing_period)
-    request_id = uuid.uuid4()
-    decision = await state.writer.open(
-        OpenRequest(
-            id=request_id,
-            tenant_id=principal.tenant_id,
-            api_key_id=principal.key_id,
-            end_user_id=end_user_id,
-            endpoint=endpoint,
-            model=model,
-            started_at=started_at,
-            owner=state.writer.owner,
-            period_start=period_start,
-            period_end=period_end,
-            hard_usd=hard,
-            soft_usd=soft,
-        )
-    )
-    state.metrics.reservation(endpoint, decision.outcome)
-    return CallContext(
-        request_id=request_id,
+    row = OpenRequest(
+        id=uuid.uuid4(),
+        tenant_id=principal.tenant_id,
+        api_key_id=principal.key_id,
+        end_user_id=end_user_id,
         endpoint=endpoint,
         model=model,
-        price=price,
-        price_version=price.version,
         started_at=started_at,
-        started_mono=time.monotonic(),
-        headers=enforce(decision),
+        owner=state.ledger.writer.owner,
+        period_start=period_start,
+        period_end=period_end,
+        hard_usd=hard,
+        soft_usd=soft,
     )
-
-
-async def _settle_without_stream(
-    state: AppState,
-    ctx: CallContext,
-    status: str,
-    *,
-    http_status: int | None = None,
-    error_type: str | None = None,
-    meter: UsageMeter | None = None,
-    upstream_request_id: str | None = None,
-) -> None:
-    settlement = build_settlement(
-        ctx,
-        meter or UsageMeter(),
-        status,
-        first_chunk_mono=None,
-        upstream_request_id=upstream_request_id,
-        http_status=http_status,
-        error_type=error_type,
-    )
-    duration_s = time.monotonic() - ctx.started_mono
-    state.metrics.settled(ctx.endpoint, settlement, duration_s=duration_s, ttft_s=None)
-    await state.writer.settle(settlement)
-
-
-async def _on_failure(state: AppState, ctx: CallContext, exc: Exception) -> TollgateError:
-    if isinstance(exc, FirstByteTimeout):
-        await _settle_without_stream(state, ctx, "timeout", error_type="timeout_error")
-        return UpstreamTimeout("the upstream did not answer in time")
-    await _settle_without_stream(state, ctx, "upstream_error", error_type="api_connection_error")
-    return BadGateway("the upstream could not be reached")
+    return await state.ledger.admit(row, price, enforce)
 
 
 async def start_stream(
-    state: AppState, ctx: CallContext, body: bytes, headers: dict[str, str]
-) -> MeteredCall | UpstreamRefused:
+    state: AppState, metered: MeteredRequest, body: bytes, headers: dict[str, str]
+) -> MeteredStream:
+    """Open the upstream stream (raising a refusal, timeout or outage) and hand it to a pump
+    that the request owns."""
     timeout = float(state.settings.upstream_timeout_s)
-    try:
-        opened = await open_stream(state.upstream, MESSAGES_PATH, body, headers, timeout)
-    except (FirstByteTimeout, UpstreamUnreachable) as exc:
-        raise await _on_failure(state, ctx, exc) from None
-    if isinstance(opened, UpstreamRefused):
-        await _settle_without_stream(
-            state,
-            ctx,
-            "upstream_error",
-            http_status=opened.status,
-            error_type=opened.error_type,
-            upstream_request_id=opened.headers.get("request-id"),
-        )
-        return opened
-    return MeteredCall(
-        ctx,
-        opened.response,
-        opened.chunks,
-        opened.first_chunk,
-        state.writer,
-        state.metrics,
-        drain_on_disconnect=state.settings.on_disconnect is DisconnectMode.drain,
-    )
+    opened = await open_stream(state.upstream, MESSAGES_PATH, body, headers, timeout)
+    drain = state.settings.on_disconnect is DisconnectMode.drain
+    return MeteredStream(metered, opened, drain_on_disconnect=drain)
 
 
 async def call_whole(
-    state: AppState, ctx: CallContext, body: bytes, headers: dict[str, str]
+    state: AppState, metered: MeteredRequest, body: bytes, headers: dict[str, str]
 ) -> WholeResponse:
     """A non-streaming call, metered from the final Message's usage."""
     timeout = max(float(state.settings.upstream_timeout_s), NON_STREAMING_TIMEOUT_S)
-    try:
-        result = await read_whole(state.upstream, MESSAGES_PATH, body, headers, timeout)
-    except (FirstByteTimeout, UpstreamUnreachable) as exc:
-        raise await _on_failure(state, ctx, exc) from None
-    if isinstance(result, UpstreamRefused):
-        await _settle_without_stream(
-            state,
-            ctx,
-            "upstream_error",
-            http_status=result.status,
-            error_type=result.error_type,
-            upstream_request_id=result.headers.get("request-id"),
-        )
-        return WholeResponse(result.status, result.body, result.headers)
-    response, content = result
+    response, content = await read_whole(state.upstream, MESSAGES_PATH, body, headers, timeout)
     meter = UsageMeter()
     try:
         message = json.loads(content)
@@ -201,13 +120,12 @@ async def call_whole(
         message = None
     ok = isinstance(message, dict) and message.get("type") == "message"
     rid = response.headers.get("request-id")
-    await _settle_without_stream(
-        state,
-        ctx,
+    await metered.settle(
+        meter.usage,
         "ok" if ok else "incomplete",
         http_status=response.status_code,
-        meter=meter,
         upstream_request_id=rid,
+        error_type=meter.error_type,
     )
     headers = {"content-type": response.headers.get("content-type", "application/json")}
     if rid:

@@ -2,7 +2,11 @@
 
 The tenant's JSON body is forwarded as the bytes it arrived as (no re-encoding); the SDK adds
 the operator's key, retries what is safe to retry before the body starts (connection errors,
-408/409/429/5xx/529), and hands back the unread response so the stream can be relayed as is."""
+408/409/429/5xx/529), and hands back the unread response so the stream can be relayed as is.
+
+How an upstream failure reaches the client is defined once, by the exceptions below: a refusal
+is relayed as is, a first byte that never came is 504, an unreachable upstream 502; inside a
+metered request each also says how the ledger row settles."""
 
 from __future__ import annotations
 
@@ -14,17 +18,9 @@ import httpx2
 from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
 from anthropic._constants import RAW_RESPONSE_HEADER
 
-PASS_THROUGH = ("anthropic-beta", "anthropic-version")
-SIM_PREFIX = "x-sim-"
-
-
-def forwarded_headers(incoming: dict[str, str], *, simulated: bool) -> dict[str, str]:
-    """The tenant headers that reach the upstream: `anthropic-beta`, `anthropic-version`, and
-    the simulator's `x-sim-*` knobs when the upstream is the simulator."""
-    out = {name: incoming[name] for name in PASS_THROUGH if name in incoming}
-    if simulated:
-        out.update({k: v for k, v in incoming.items() if k.startswith(SIM_PREFIX)})
-    return out
+from api.errors import BadGateway, TollgateError, UpstreamTimeout
+from api.http.forwarding import relayed_error_headers
+from api.ledger.metered import EndedBeforeStream
 
 
 @dataclass
@@ -34,25 +30,39 @@ class UpstreamStream:
     first_chunk: bytes
 
 
-@dataclass
-class UpstreamRefused:
-    """The upstream answered with an error status before any body: relay it as is."""
+class UpstreamRefused(EndedBeforeStream, TollgateError):
+    """The upstream answered with an error status before any body: relayed as is (status,
+    body and its headers), and the row settles as `upstream_error` with that status."""
 
-    status: int
-    body: bytes
-    headers: dict[str, str]
-    error_type: str | None
+    def __init__(self, status: int, body: bytes, headers: dict[str, str], error_type: str | None):
+        super().__init__(f"the upstream refused the request ({status})", headers=headers)
+        self.status = self.http_status = status
+        self.error_type = error_type or "api_error"
+        self.ledger_error_type = error_type
+        self.upstream_request_id = headers.get("request-id")
+        self.upstream_body = body
 
-
-class UpstreamUnreachable(Exception):
-    pass
-
-
-class FirstByteTimeout(Exception):
-    pass
+    def body(self, request_id: str) -> bytes:
+        return self.upstream_body
 
 
-_RELAYED_ERROR_HEADERS = ("request-id", "retry-after", "content-type", "x-should-retry")
+class UpstreamUnreachable(EndedBeforeStream, BadGateway):
+    """502; the row settles as `upstream_error` / `api_connection_error`."""
+
+    ledger_error_type = "api_connection_error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the upstream could not be reached")
+        self.detail = detail
+
+
+class FirstByteTimeout(EndedBeforeStream, UpstreamTimeout):
+    """504; the row settles as `timeout`."""
+
+    ledger_status, ledger_error_type = "timeout", "timeout_error"
+
+    def __init__(self) -> None:
+        super().__init__("the upstream did not answer in time")
 
 
 def _refused(exc: APIStatusError) -> UpstreamRefused:
@@ -62,9 +72,7 @@ def _refused(exc: APIStatusError) -> UpstreamRefused:
         err = exc.body.get("error")
         if isinstance(err, dict) and isinstance(err.get("type"), str):
             error_type = err["type"]
-    headers = {
-        k: exc.response.headers[k] for k in _RELAYED_ERROR_HEADERS if k in exc.response.headers
-    }
+    headers = relayed_error_headers(exc.response.headers)
     return UpstreamRefused(exc.status_code, body, headers, error_type)
 
 
@@ -83,11 +91,11 @@ async def open_stream(
     body: bytes,
     headers: dict[str, str],
     first_byte_timeout_s: float,
-) -> UpstreamStream | UpstreamRefused:
+) -> UpstreamStream:
     """Send the request and wait for the first body byte, all within the timeout.
 
-    Raises FirstByteTimeout (the upstream request is cancelled and its connection closed) or
-    UpstreamUnreachable."""
+    Raises UpstreamRefused, FirstByteTimeout (the upstream request is cancelled and its
+    connection closed) or UpstreamUnreachable."""
     response: httpx2.Response | None = None
     try:
         async with asyncio.timeout(first_byte_timeout_s):
@@ -99,7 +107,7 @@ async def open_stream(
             await response.aclose()
         raise FirstByteTimeout from None
     except APIStatusError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     except APIConnectionError as exc:
         raise UpstreamUnreachable(str(exc)) from None
     except (httpx2.HTTPError, OSError) as exc:
@@ -111,7 +119,7 @@ async def open_stream(
 
 async def read_whole(
     client: AsyncAnthropic, path: str, body: bytes, headers: dict[str, str], timeout_s: float
-) -> tuple[httpx2.Response, bytes] | UpstreamRefused:
+) -> tuple[httpx2.Response, bytes]:
     """A non-streaming call: the whole body, within `timeout_s`."""
     response: httpx2.Response | None = None
     try:
@@ -123,7 +131,7 @@ async def read_whole(
             await response.aclose()
         raise FirstByteTimeout from None
     except APIStatusError as exc:
-        return _refused(exc)
+        raise _refused(exc) from None
     except APIConnectionError as exc:
         raise UpstreamUnreachable(str(exc)) from None
     except (httpx2.HTTPError, OSError) as exc:

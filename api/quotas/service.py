@@ -4,6 +4,7 @@ where it stands), or a 402 / 429 in Anthropic's error shape."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from api.ledger.functions import Reservation
 from api.pricing.cost import format_usd
@@ -43,6 +44,12 @@ def enforce(r: Reservation) -> dict[str, str]:
         )
     if r.outcome == "user_budget":
         raise BudgetExceeded("this end user's monthly budget is reached", headers=headers)
+    if r.outcome == "key_budget" and r.key_budget is not None:
+        raise BudgetExceeded(
+            f"this API key's monthly budget of ${format_usd(r.key_budget)} is reached "
+            f"(spent ${format_usd(r.key_spent or Decimal(0))})",
+            headers=headers,
+        )
     headers["retry-after"] = str(max(1, r.retry_after))
     if r.outcome == "rate":
         raise RateLimited(f"rate limit of {r.rpm} requests per minute reached", headers=headers)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from api.admin.auth import require_admin
+from api.auth.admin import require_admin
 from api.reports.http import csv_response
 from api.reports.params import ADMIN_PARAMS, parse_report, report_parameters
 from api.reports.query import Format

@@ -39,6 +39,7 @@ _GROUP_CELLS: dict[GroupBy, tuple[str, ...]] = {
     GroupBy.model: (f'{_safe("a.model")} AS "model"',),
     GroupBy.key: ('a.api_key_id AS "key"',),
     GroupBy.day: ("to_char(a.day, 'YYYY-MM-DD') AS \"day\"",),
+    GroupBy.endpoint: ('a.endpoint AS "endpoint"',),
 }
 
 
@@ -70,6 +71,7 @@ def ledger_csv(query: ReportQuery) -> Statement:
         'l.api_key_id AS "key"',
         f'{_safe("u.external_id")} AS "user"',
         f'{_safe("l.model")} AS "model"',
+        'l.endpoint AS "endpoint"',
         'l.status AS "status"',
         'l.input_tokens AS "input_tokens"',
         'l.output_tokens AS "output_tokens"',

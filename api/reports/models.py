@@ -3,7 +3,8 @@ ledger row it settles (see migrations/versions/2026-11-20-2330_usage_rollups.py)
 equal the ledger's final rows summed per scope; reports read them for whole UTC days. They share
 the app's metadata, so `alembic check` covers them.
 
-* `usage_daily`: per (tenant, day, key, end user, model): for reports by model or key;
+* `usage_daily`: per (tenant, day, key, end user, model, endpoint): for reports by model, key or
+  endpoint (migrations/versions/2026-11-30-1800_rollup_endpoint.py added the endpoint);
 * `usage_daily_users`: per (tenant, day, end user): for reports by tenant, end user or day."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import BigInteger, Date, Identity, Index, Text
+from sqlalchemy import BigInteger, Date, Identity, Index, String, Text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -53,10 +54,11 @@ class UsageDaily(_Rollup, Base):
 
     api_key_id: Mapped[uuid.UUID] = mapped_column(UUID)
     model: Mapped[str] = mapped_column(Text)
+    endpoint: Mapped[str] = mapped_column(String(32))  # messages | chat | chat_completions | batch
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple[Index, ...]:
-        scope = ("tenant_id", "day", "api_key_id", "end_user_id", "model")
+        scope = ("tenant_id", "day", "api_key_id", "end_user_id", "model", "endpoint")
         return (
             *_indexes("usage_daily", scope),
             Index("ix_usage_daily_key_day", "api_key_id", "day"),

@@ -15,11 +15,12 @@ from api.inputs import INSTANT_PATTERN, check_text, text_schema
 from api.reports.query import Filters, Format, GroupBy, ReportQuery, Window
 
 ADMIN_PARAMS = frozenset(
-    {"tenant_id", "user", "model", "key_id", "from", "to", "group_by", "format"}
+    {"tenant_id", "user", "model", "key_id", "endpoint", "from", "to", "group_by", "format"}
 )
 TENANT_PARAMS = ADMIN_PARAMS - {"tenant_id"}
 
 _MAX_TEXT = 256
+_MAX_ENDPOINT = 32  # usage_ledger.endpoint's width
 
 
 def _one(params: QueryParams, name: str) -> str | None:
@@ -31,9 +32,9 @@ def _one(params: QueryParams, name: str) -> str | None:
     return values[0]
 
 
-def _text(params: QueryParams, name: str) -> str | None:
+def _text(params: QueryParams, name: str, most: int = _MAX_TEXT) -> str | None:
     value = _one(params, name)
-    return None if value is None else check_text(value, name, _MAX_TEXT)
+    return None if value is None else check_text(value, name, most)
 
 
 def _uuid(params: QueryParams, name: str) -> uuid.UUID | None:
@@ -84,6 +85,10 @@ _PARAMETER_DOCS: dict[str, tuple[str, dict[str, object]]] = {
     "user": ("only this end user (external id)", text_schema(_MAX_TEXT)),
     "model": ("only this model id", text_schema(_MAX_TEXT)),
     "key_id": ("only this API key", {"type": "string", "format": "uuid"}),
+    "endpoint": (
+        "only this endpoint: messages, chat, chat_completions, batch",
+        text_schema(_MAX_ENDPOINT),
+    ),
     "from": (
         "ISO 8601 date or datetime, UTC, inclusive",
         {"type": "string", "pattern": INSTANT_PATTERN},
@@ -125,6 +130,7 @@ def parse_report(
         user=_text(params, "user"),
         model=_text(params, "model"),
         key_id=_uuid(params, "key_id"),
+        endpoint=_text(params, "endpoint", _MAX_ENDPOINT),
     )
     window = Window(_instant(params, "from"), _instant(params, "to"))
     if window.start is not None and window.end is not None and window.start >= window.end:

@@ -17,6 +17,7 @@ class GroupBy(StrEnum):
     model = "model"
     key = "key"
     day = "day"
+    endpoint = "endpoint"
 
 
 class Format(StrEnum):
@@ -30,6 +31,7 @@ class Filters:
     user: str | None = None  # the end user's external id
     model: str | None = None
     key_id: uuid.UUID | None = None
+    endpoint: str | None = None  # messages | chat | chat_completions | batch
 
 
 @dataclass(frozen=True)

@@ -179,16 +179,16 @@ REBUILD = (
     "DELETE FROM usage_daily_users WHERE tenant_id = ANY($1::uuid[])",
     """
     INSERT INTO usage_daily (
-        tenant_id, day, api_key_id, end_user_id, model, requests, input_tokens, output_tokens,
-        cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens, web_search_requests,
-        cost_usd)
+        tenant_id, day, api_key_id, end_user_id, model, endpoint, requests, input_tokens,
+        output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
+        web_search_requests, cost_usd)
     SELECT tenant_id, (started_at AT TIME ZONE 'UTC')::date, api_key_id, end_user_id, model,
-           count(*), sum(input_tokens), sum(output_tokens), sum(cache_write_5m_tokens),
-           sum(cache_write_1h_tokens), sum(cache_read_tokens), sum(web_search_requests),
-           sum(cost_usd)
+           endpoint, count(*), sum(input_tokens), sum(output_tokens),
+           sum(cache_write_5m_tokens), sum(cache_write_1h_tokens), sum(cache_read_tokens),
+           sum(web_search_requests), sum(cost_usd)
       FROM usage_ledger
      WHERE tenant_id = ANY($1::uuid[]) AND status <> 'in_flight'
-     GROUP BY 2, 1, 3, 4, 5
+     GROUP BY 2, 1, 3, 4, 5, 6
      ORDER BY 2
     """,
     """

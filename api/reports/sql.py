@@ -27,6 +27,7 @@ _GROUP_COLUMNS: dict[GroupBy, tuple[str, ...]] = {
     GroupBy.model: ("model",),
     GroupBy.key: ("api_key_id",),
     GroupBy.day: ("day",),
+    GroupBy.endpoint: ("endpoint",),
 }
 _LEDGER_DAY = "(l.started_at AT TIME ZONE 'UTC')::date"
 
@@ -37,6 +38,7 @@ _ORDER: dict[GroupBy, tuple[str, ...]] = {
     GroupBy.model: ("cost_usd DESC", "model"),
     GroupBy.key: ("cost_usd DESC", "api_key_id"),
     GroupBy.day: ("day",),
+    GroupBy.endpoint: ("cost_usd DESC", "endpoint"),
 }
 
 
@@ -62,6 +64,8 @@ def filters(query: ReportQuery, st: Statement, alias: str) -> list[str]:
         conditions.append(f"{a}.api_key_id = {st.arg(f.key_id, 'uuid')}")
     if f.model is not None:
         conditions.append(f"{a}.model = {st.arg(f.model, 'text')}")
+    if f.endpoint is not None:
+        conditions.append(f"{a}.endpoint = {st.arg(f.endpoint, 'text')}")
     if f.user is not None:
         scope = f" AND eu.tenant_id = {tenant}" if tenant is not None else ""
         conditions.append(
@@ -72,9 +76,11 @@ def filters(query: ReportQuery, st: Statement, alias: str) -> list[str]:
 
 
 def _rollup_table(query: ReportQuery) -> str:
-    """`usage_daily_users` (ten times smaller) unless the report needs the model or the key."""
+    """`usage_daily_users` (ten times smaller) unless the report needs the model, the key or
+    the endpoint."""
     f = query.filters
-    if query.group_by in (GroupBy.model, GroupBy.key) or f.model or f.key_id:
+    needs_scope = f.model or f.key_id or f.endpoint
+    if query.group_by in (GroupBy.model, GroupBy.key, GroupBy.endpoint) or needs_scope:
         return "usage_daily"
     return "usage_daily_users"
 
@@ -168,6 +174,7 @@ _JSON_GROUP: dict[GroupBy, str] = {
     GroupBy.model: "'model', a.model",
     GroupBy.key: "'key', a.api_key_id",
     GroupBy.day: "'day', to_char(a.day, 'YYYY-MM-DD')",
+    GroupBy.endpoint: "'endpoint', a.endpoint",
 }
 
 

@@ -1,8 +1,8 @@
 """`GET /v1/usage`: the calling tenant's spend this period, overall and per end user; with any
-of `group_by`, `from`, `to`, `user`, `model`, `key_id` or `format`, a usage report over the
-caller's tenant instead (the shape of `GET /admin/usage`: `rows` and `total`, or CSV). Any other
-parameter is a 400 (but `_`, a cache-buster). A key bound to an end user sees only that user:
-its row of `users`, and reports confined to its user."""
+of `group_by`, `from`, `to`, `user`, `model`, `key_id`, `endpoint` or `format`, a usage report
+over the caller's tenant instead (the shape of `GET /admin/usage`: `rows` and `total`, or CSV).
+Any other parameter is a 400 (but `_`, a cache-buster). A key bound to an end user sees only
+that user: its row of `users`, and reports confined to its user."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.datastructures import QueryParams
 
-from api.keys.auth import Caller
+from api.auth.tenant import Caller
 from api.reports.http import csv_response
 from api.reports.params import TENANT_PARAMS, parse_report, report_parameters
 from api.reports.query import Format

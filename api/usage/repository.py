@@ -14,7 +14,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from api.errors import NotFound, PermissionDenied
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.reports import repository as reports
 from api.reports.query import ReportQuery
 

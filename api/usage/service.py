@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.keys.auth import Principal
+from api.keys.principal import Principal
 from api.quotas.periods import budget_period
 from api.usage import repository
 from api.usage.schemas import TenantUsage, UserUsage

@@ -1,5 +1,5 @@
 """Routes for the pages and their static files. The pages hold no secrets: the playground
-asks for a tenant key and the dashboard for the admin token, keep them in the tab's
+asks for a tenant key, the dashboard and the console for the admin token, keep them in the tab's
 sessionStorage, and call the JSON API with them (`/chat`, `/admin/*`) like any client."""
 
 from __future__ import annotations
@@ -43,6 +43,14 @@ async def playground() -> FileResponse:
 @router.api_route("/dashboard", methods=["GET", "HEAD"])
 async def dashboard() -> FileResponse:
     return _page("dashboard.html")
+
+
+@router.api_route("/console", methods=["GET", "HEAD"])
+@router.api_route("/console/{page:path}", methods=["GET", "HEAD"])
+async def console(page: str = "") -> FileResponse:
+    """The operator's console: one page whose script draws the view the path names (tenants,
+    a tenant, plans, prices, billing, audit, tokens); an unknown path shows "not found"."""
+    return _page("console.html")
 
 
 def install(app: FastAPI) -> None:

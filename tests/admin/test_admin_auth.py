@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from api.admin.auth import token_matches
+from api.auth.admin import token_matches
 from api.db.models import ApiKey, EndUser, Plan, Tenant
 from api.main import create_app
 from tests.admin.helpers import ADMIN_TOKEN, assert_error
@@ -26,12 +26,23 @@ ADMIN_ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/admin/tenants/{tenant_id}/keys", {"name": "stolen"}),
     ("GET", "/admin/tenants/{tenant_id}/keys", None),
     ("DELETE", "/admin/keys/{key_id}", None),
+    ("PATCH", "/admin/keys/{key_id}", {"monthly_budget_usd": "0"}),
+    ("POST", "/admin/keys/{key_id}/rotate", {}),
     ("PUT", "/admin/tenants/{tenant_id}/users/{user}/limit", {"monthly_budget_usd": "999"}),
     ("PUT", "/admin/plans/{code}", {"monthly_budget_usd": "999999"}),
     ("POST", "/admin/tenants/{tenant_id}/subscription", {"plan": "pro"}),
     ("GET", "/admin/usage", None),
     ("GET", "/admin/prices", None),
     ("PUT", "/admin/prices/{model}", {"input": "0", "output": "0"}),
+    ("POST", "/admin/prices/{model}/recost", {"from": "2026-01-01", "to": "2026-02-01"}),
+    ("GET", "/admin/plans", None),
+    ("GET", "/admin/whoami", None),
+    ("GET", "/admin/tenants/{tenant_id}/users", None),
+    ("GET", "/admin/billing/inbox", None),
+    ("GET", "/admin/audit", None),
+    ("GET", "/admin/tokens", None),
+    ("POST", "/admin/tokens", {"name": "intruder"}),
+    ("DELETE", "/admin/tokens/{token_id}", None),
 ]
 ROUTE_IDS = [f"{method} {path}" for method, path, _ in ADMIN_ROUTES]
 
@@ -43,6 +54,7 @@ def _url(path: str, tenant: TenantKey) -> str:
         user="alice",
         code="pro",
         model="claude-haiku-4-5",
+        token_id=uuid.uuid4(),
     )
 
 

@@ -1,4 +1,5 @@
-"""`GET /admin/plans` and `GET /admin/tenants/{id}/users`: the read-only lists the console shows."""
+"""`GET /admin/whoami`, `GET /admin/plans` and `GET /admin/tenants/{id}/users`: the read-only
+routes the console reads."""
 
 from __future__ import annotations
 
@@ -61,3 +62,22 @@ async def test_users_list_limits_and_this_periods_spend(
 
 async def test_users_of_an_unknown_tenant_is_404(admin: httpx.AsyncClient) -> None:
     assert_error(await admin.get(f"/admin/tenants/{uuid.uuid4()}/users"), 404, "not_found_error")
+
+
+async def test_whoami_names_the_token_and_its_role(
+    admin: httpx.AsyncClient, admin_gateway: Gateway
+) -> None:
+    assert (await admin.get("/admin/whoami")).json() == {"actor": "bootstrap", "role": "admin"}
+    made = await admin.post("/admin/tokens", json={"name": "ops-viewer", "role": "viewer"})
+    assert made.status_code == 201, made.text
+    headers = {"authorization": f"Bearer {made.json()['token']}"}
+    async with httpx.AsyncClient(base_url=admin_gateway.url, headers=headers) as viewer:
+        assert (await viewer.get("/admin/whoami")).json() == {
+            "actor": "ops-viewer",
+            "role": "viewer",
+        }
+        assert_error(
+            await viewer.get("/admin/whoami", headers={"authorization": "Bearer x"}),
+            401,
+            "authentication_error",
+        )

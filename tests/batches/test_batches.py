@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.simulator import RunningSimulator, start_simulator_thread
+from tests.batches.helpers import MODEL, batch_requests
 from tests.support import (
     Gateway,
     gateway_settings,
@@ -23,7 +24,6 @@ from tests.support import (
     wait_until,
 )
 
-MODEL = "claude-sonnet-4-6"
 # "Hi there" = 5 input tokens; max_tokens 10 caps the simulator's reply at 10 output tokens.
 STANDARD = Decimal(5 * 3 + 10 * 15) / 1_000_000  # $3 / $15 per million
 HALF = STANDARD / 2
@@ -44,21 +44,6 @@ def gateway(database_url: str, sim: RunningSimulator, tmp_path: Path) -> Iterato
     gw.stop()
 
 
-def _requests(n: int, users: list[str], prefix: str = "req") -> list[dict[str, Any]]:
-    return [
-        {
-            "custom_id": f"{prefix}{i}",
-            "params": {
-                "model": MODEL,
-                "max_tokens": 10,
-                "messages": [{"role": "user", "content": "Hi there"}],
-                "metadata": {"user_id": users[i % len(users)]},
-            },
-        }
-        for i in range(n)
-    ]
-
-
 async def _counters(engine: AsyncEngine) -> list[dict[str, Any]]:
     async with engine.connect() as conn:
         result = await conn.execute(
@@ -77,7 +62,7 @@ async def test_batch_of_100_settles_once_at_half_price_per_user(
     client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=tenant.key, max_retries=0)
     users = ["alice", "bob", "carol"]
     batch = await client.messages.batches.create(
-        requests=_requests(100, users),  # type: ignore[arg-type]
+        requests=batch_requests(100, users),  # type: ignore[arg-type]
         extra_headers={"x-sim-batch-errored": "^req(7|42|99)$"},
     )
 
@@ -125,7 +110,7 @@ async def test_batch_over_budget_is_refused_whole_with_402(
     tenant = await make_tenant_key(sessions, plan="free")  # $5 budget
     client = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=tenant.key, max_retries=0)
     before = len(sim.app.calls)
-    big = _requests(10, ["dave"])
+    big = batch_requests(10, ["dave"])
     for entry in big:
         entry["params"]["max_tokens"] = 200_000  # 10 x 200k x $15/M / 2 = $15 > $5
     with pytest.raises(anthropic.APIStatusError) as refused:
@@ -147,7 +132,7 @@ async def test_other_tenant_gets_404_everywhere_and_nothing_reaches_upstream(
     other = await make_tenant_key(sessions, name="other")
     mine = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=owner.key, max_retries=0)
     theirs = anthropic.AsyncAnthropic(base_url=gateway.url, api_key=other.key, max_retries=0)
-    batch = await mine.messages.batches.create(requests=_requests(2, ["u"]))  # type: ignore[arg-type]
+    batch = await mine.messages.batches.create(requests=batch_requests(2, ["u"]))  # type: ignore[arg-type]
     before_upload = len(sim.app.calls)
     uploaded = await mine.beta.files.upload(
         file=("a.txt", b"secret", "text/plain"),
@@ -186,7 +171,7 @@ async def test_other_tenant_gets_404_everywhere_and_nothing_reaches_upstream(
             messages=[{"role": "user", "content": [doc]}],  # type: ignore[list-item]
         )
     container = {"type": "container_upload", "file_id": uploaded.id}
-    foreign = _requests(1, ["x"])
+    foreign = batch_requests(1, ["x"])
     foreign[0]["params"]["messages"] = [{"role": "user", "content": [container]}]
     with pytest.raises(anthropic.NotFoundError):
         await theirs.messages.batches.create(requests=foreign)  # type: ignore[arg-type]

@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from api.http.throttle import AuthThrottle, TooManyFailures
-from api.keys.auth import KeyCache, Principal, _Entry
+from api.keys.principal import KeyCache, KeyEntry, Principal
 from api.keys.secrets import generate_key, hash_key
 from tests.http.conftest import ADMIN_TOKEN
 from tests.support import Gateway, TenantKey
@@ -93,9 +93,9 @@ def test_a_flood_of_unknown_keys_never_evicts_a_known_one() -> None:
     cache = KeyCache(60.0, max_known=10, max_unknown=100)
     later = time.monotonic() + 60
     good = hash_key(generate_key())
-    cache.put(good, _Entry(_principal(), False, later))
+    cache.put(good, KeyEntry(_principal(), False, later))
     for _ in range(10_000):
-        cache.put(hash_key(generate_key()), _Entry(None, False, later))
+        cache.put(hash_key(generate_key()), KeyEntry(None, False, later))
     assert cache.get(good) is not None
 
 
@@ -103,9 +103,9 @@ def test_known_keys_are_evicted_least_recently_used_first() -> None:
     cache = KeyCache(60.0, max_known=2, max_unknown=2)
     later = time.monotonic() + 60
     a, b, c = (hash_key(generate_key()) for _ in range(3))
-    cache.put(a, _Entry(_principal(), False, later))
-    cache.put(b, _Entry(_principal(), False, later))
+    cache.put(a, KeyEntry(_principal(), False, later))
+    cache.put(b, KeyEntry(_principal(), False, later))
     assert cache.get(a) is not None  # a is now the most recent
-    cache.put(c, _Entry(_principal(), False, later))
+    cache.put(c, KeyEntry(_principal(), False, later))
     assert cache.get(a) is not None and cache.get(c) is not None
     assert cache.get(b) is None

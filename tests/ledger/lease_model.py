@@ -59,6 +59,9 @@ class Process:
     clock: Clock
     running: list[Running] = field(default_factory=list)
     unlanded: list[tuple[Running, Decimal]] = field(default_factory=list)
+    admitted: int = 0
+    leased: int = 0  # admitted against leases: each needed an rpm permit
+    permits: int = 0  # rpm permits Postgres granted this process
 
     @classmethod
     def start(cls, name: str) -> Process:
@@ -102,16 +105,19 @@ class Process:
     ) -> str:
         subject = Subject(tenant, user, *PERIOD)
         rid = uuid.uuid4()
-        ticket = self.book.admit(rid, subject, worst)
+        ticket = self.book.admit(rid, subject, worst, key)
         if ticket is None and refill:
+            self.permits += await self.book.refill_permits(conn, subject, key, multiple)
             want = worst * multiple
             if subject.end_user_id is not None:  # slots come from the tenant's lease
                 await self.book.refill(
                     conn, subject.tenant, want_usd=Decimal(0), min_usd=Decimal(0), want_slots=2
                 )
             await self.book.refill(conn, subject, want_usd=want, min_usd=worst, want_slots=2)
-            ticket = self.book.admit(rid, subject, worst)
+            ticket = self.book.admit(rid, subject, worst, key)
         if ticket is not None:
+            self.admitted += 1
+            self.leased += 1
             params = {
                 "id": rid,
                 "tenant": tenant,
@@ -142,6 +148,7 @@ class Process:
             ),
         )
         if decision.outcome == "ok":
+            self.admitted += 1
             self.running.append(Running(rid, worst, None))
         return decision.outcome
 

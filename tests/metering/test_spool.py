@@ -113,7 +113,7 @@ async def _stop_postgres_mid_stream(
     assert refused.value.status_code == 503
     assert refused.value.response.headers["retry-after"] == "5"
 
-    spool = writer_of(gateway).writer.spool
+    spool = writer_of(gateway).ledger.writer.spool
     await wait_until(lambda: _async(spool.pending() == STREAMS))
     lines = [json.loads(x) for p in spool.directory.iterdir() for x in p.read_text().splitlines()]
     assert {r["status"] for r in lines} == {"ok"}
@@ -128,7 +128,7 @@ async def _stop_postgres_mid_stream(
             return await _count(url) == (STREAMS, STREAMS)
 
         await wait_until(all_landed, timeout_s=60)
-        assert writer_of(second).writer.spool.pending() == 0
+        assert writer_of(second).ledger.writer.spool.pending() == 0
         # Replaying the same records again changes nothing: settling is idempotent.
         from api.ledger.functions import Settlement, settle
 

@@ -30,7 +30,7 @@ _OPEN = text(
     """
     INSERT INTO usage_ledger (id, tenant_id, api_key_id, end_user_id, endpoint, model, status,
                               started_at, owner, reserved_usd, period_start)
-    VALUES (:id, :tenant_id, :key_id, :user_id, 'messages', :model, 'in_flight', :started_at,
+    VALUES (:id, :tenant_id, :key_id, :user_id, :endpoint, :model, 'in_flight', :started_at,
             'tests', 1, date_trunc('month', CAST(:started_at AS timestamptz), 'UTC'))
     """
 )
@@ -61,7 +61,23 @@ class Usage:
 
 
 async def end_user(conn: AsyncConnection, tenant_id: uuid.UUID, external_id: str) -> uuid.UUID:
+    if any(ord(ch) < 32 for ch in external_id):
+        return await legacy_end_user(conn, tenant_id, external_id)
     return await ensure_end_user(conn, tenant_id, external_id)
+
+
+async def legacy_end_user(
+    conn: AsyncConnection, tenant_id: uuid.UUID, external_id: str
+) -> uuid.UUID:
+    """An end user whose id predates the input rules (control characters were accepted
+    before): written straight to the table, as old data would be, so exports still have to
+    escape it."""
+    user_id = uuid.uuid4()
+    await conn.execute(
+        text("INSERT INTO end_users (id, tenant_id, external_id) VALUES (:id, :t, :e)"),
+        {"id": user_id, "t": tenant_id, "e": external_id},
+    )
+    return user_id
 
 
 async def open_request(
@@ -71,6 +87,7 @@ async def open_request(
     user: str | None,
     started_at: datetime,
     model: str = "claude-haiku-4-5",
+    endpoint: str = "messages",
 ) -> uuid.UUID:
     """An in-flight ledger row, as tollgate_reserve leaves it."""
     request_id = uuid.uuid4()
@@ -82,6 +99,7 @@ async def open_request(
         "user_id": user_id,
         "model": model,
         "started_at": started_at,
+        "endpoint": endpoint,
     }
     await conn.execute(_OPEN, params)
     return request_id
@@ -110,10 +128,13 @@ async def add_request(
     user: str | None,
     started_at: datetime,
     usage: Usage,
+    endpoint: str = "messages",
 ) -> uuid.UUID:
     """A request opened and settled, each in its own transaction (as the gateway does)."""
     async with engine.begin() as conn:
-        request_id = await open_request(conn, tenant_id, key_id, user, started_at, usage.model)
+        request_id = await open_request(
+            conn, tenant_id, key_id, user, started_at, usage.model, endpoint
+        )
     async with engine.begin() as conn:
         assert await settle(conn, request_id, usage)
     return request_id

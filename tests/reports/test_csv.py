@@ -27,6 +27,7 @@ LINE_COLUMNS = [
     "key",
     "user",
     "model",
+    "endpoint",
     "status",
     "input_tokens",
     "output_tokens",

@@ -29,10 +29,10 @@ async def assert_rollups_equal_ledger(engine: AsyncEngine) -> int:
     """Both rollups, group by group, equal the ledger's final rows; returns the request count."""
     checks = [
         (
-            f"SELECT tenant_id, {_DAY}, api_key_id, end_user_id, model, {_SUMS} FROM usage_ledger "
-            "WHERE status <> 'in_flight' GROUP BY 1, 2, 3, 4, 5",
-            f"SELECT tenant_id, day, api_key_id, end_user_id, model, {_ROLLED} FROM usage_daily "
-            "GROUP BY 1, 2, 3, 4, 5 HAVING sum(requests) <> 0",
+            f"SELECT tenant_id, {_DAY}, api_key_id, end_user_id, model, endpoint, {_SUMS} "
+            "FROM usage_ledger WHERE status <> 'in_flight' GROUP BY 1, 2, 3, 4, 5, 6",
+            "SELECT tenant_id, day, api_key_id, end_user_id, model, endpoint, "
+            f"{_ROLLED} FROM usage_daily GROUP BY 1, 2, 3, 4, 5, 6 HAVING sum(requests) <> 0",
         ),
         (
             f"SELECT tenant_id, {_DAY}, end_user_id, {_SUMS} FROM usage_ledger "
@@ -84,8 +84,9 @@ async def test_abandoned_then_settled_for_real_counts_once_under_the_real_model(
     at = utc("2026-10-01T23:59:59.999999")
     ids = []
     async with engine.begin() as conn:
-        for user in ("alice", None, "bob"):
-            ids.append(await open_request(conn, tenant.tenant_id, tenant.key_id, user, at))
+        for user, endpoint in (("alice", "messages"), (None, "chat"), ("bob", "chat_completions")):
+            t = tenant
+            ids.append(await open_request(conn, t.tenant_id, t.key_id, user, at, endpoint=endpoint))
     for rid in ids:  # the reaper gives up on all three (as api/ledger/reaper.py settles them)
         async with engine.begin() as conn:
             assert await settle(conn, rid, Usage(model="claude-haiku-4-5", status="abandoned"))
@@ -113,8 +114,9 @@ async def test_concurrent_settles_keep_the_rollups_exact(
             t = rng.choice(tenants)
             user = rng.choice(["alice", "bob", "carol", None])
             at = utc("2026-10-01T00:00:00") + timedelta(seconds=rng.randrange(3 * 86400))
+            endpoint = rng.choice(["messages", "chat", "chat_completions"])
             async with engine.begin() as conn:
-                rid = await open_request(conn, t.tenant_id, t.key_id, user, at)
+                rid = await open_request(conn, t.tenant_id, t.key_id, user, at, endpoint=endpoint)
             status = rng.choice(statuses)
             async with engine.begin() as conn:
                 await settle(conn, rid, _usage(rng, status))

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from api.simulator import RunningSimulator, SimConfig, start_simulator_thread
+from tests.batches.helpers import batch_requests
 
 MODEL = "claude-sonnet-4-6"
 FILES_BETA = "files-api-2025-04-14"
@@ -29,17 +30,7 @@ def client(sim: RunningSimulator) -> Iterator[anthropic.Anthropic]:
 
 
 def _requests(n: int, prefix: str = "r") -> list[dict[str, object]]:
-    return [
-        {
-            "custom_id": f"{prefix}{i}",
-            "params": {
-                "model": MODEL,
-                "max_tokens": 10,
-                "messages": [{"role": "user", "content": "Hi there"}],
-            },
-        }
-        for i in range(n)
-    ]
+    return batch_requests(n, prefix=prefix)
 
 
 def _wait_ended(client: anthropic.Anthropic, batch_id: str) -> anthropic.types.MessageBatch:

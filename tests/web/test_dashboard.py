@@ -114,7 +114,7 @@ async def open_dashboard(
     await page.click("#sign-in")
     # The tenant filter is filled from GET /admin/tenants.
     await expect(page.locator("#tenant option")).to_have_count(3)
-    assert await page.evaluate("sessionStorage.getItem('tollgate.dashboard.token')") == "t"
+    assert await page.evaluate("sessionStorage.getItem('tollgate.admin.token')") == "t"
     await page.wait_for_selector('#status[data-state="loaded"]')
     return Seeded(gateway, tenant, mine, everyone)
 

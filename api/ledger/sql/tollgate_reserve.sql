@@ -1,7 +1,12 @@
--- The current definition of tollgate_reserve (last defined by
--- migrations/versions/2026-11-20-2300_quotas.py). Check every limit of a request and, only if
--- all pass, reserve its cost and open the in-flight ledger row, under the tenant's counter row
--- lock. tests/ledger/test_sql_functions.py compares this file with the migrated database: a
+-- The current definition of tollgate_reserve (last redefined by
+-- migrations/versions/2026-11-30-1820_key_policies.py: a key's own monthly budget). Check every
+-- limit of a request and, only if all pass, reserve its cost and open the in-flight ledger row,
+-- under the tenant's counter row lock (then the end user's, then the key's: one lock order).
+-- A key with a monthly budget is checked against its `key_spend` row, which the deferred
+-- trigger `usage_ledger_key_spend` keeps equal to the key's ledger rows of the period (spent:
+-- settled costs; reserved: in-flight reservations), so settle, void, reap and recost need no
+-- change. Keys with a budget must always come through here (never an escrow lease).
+-- tests/ledger/test_sql_functions.py compares this file with the migrated database: a
 -- migration that redefines the function updates this file in the same change.
 CREATE OR REPLACE FUNCTION tollgate_reserve(
     p_id uuid, p_tenant uuid, p_key uuid, p_user uuid, p_endpoint text, p_model text,
@@ -9,13 +14,17 @@ CREATE OR REPLACE FUNCTION tollgate_reserve(
     p_hard numeric, p_soft numeric, p_owner text)
 RETURNS TABLE (outcome text, retry_after integer, budget numeric, spent numeric,
                reserved numeric, rpm integer, rpm_used integer, concurrency integer,
-               in_flight integer, user_budget numeric, user_spent numeric)
+               in_flight integer, user_budget numeric, user_spent numeric,
+               key_budget numeric, key_spent numeric)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
     lim record;
     ctr record;
     uctr record;
+    kctr record;
+    kbudget numeric;
+    k_spent numeric;
     amount numeric;
     ulimit numeric;
     u_spent numeric;
@@ -51,7 +60,8 @@ BEGIN
 
     IF ctr.in_flight >= lim.conc THEN
         RETURN QUERY SELECT 'concurrency'::text, 1, lim.budget, ctr.spent_usd, ctr.reserved_usd,
-            lim.rpm, NULL::integer, lim.conc, ctr.in_flight, NULL::numeric, NULL::numeric;
+            lim.rpm, NULL::integer, lim.conc, ctr.in_flight, NULL::numeric, NULL::numeric,
+            NULL::numeric, NULL::numeric;
         RETURN;
     END IF;
 
@@ -68,14 +78,14 @@ BEGIN
                                   ELSE 60 * (weighted + 1 - lim.rpm) / GREATEST(prev_count, 1)
                              END))::integer,
             lim.budget, ctr.spent_usd, ctr.reserved_usd, lim.rpm, CEIL(weighted)::integer,
-            lim.conc, ctr.in_flight, NULL::numeric, NULL::numeric;
+            lim.conc, ctr.in_flight, NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric;
         RETURN;
     END IF;
 
     IF ctr.spent_usd + ctr.reserved_usd + amount > lim.budget THEN
         RETURN QUERY SELECT 'budget'::text, 0, lim.budget, ctr.spent_usd, ctr.reserved_usd,
             lim.rpm, CEIL(weighted)::integer, lim.conc, ctr.in_flight,
-            NULL::numeric, NULL::numeric;
+            NULL::numeric, NULL::numeric, NULL::numeric, NULL::numeric;
         RETURN;
     END IF;
 
@@ -97,11 +107,41 @@ BEGIN
         IF ulimit IS NOT NULL AND uctr.spent_usd + uctr.reserved_usd + amount > ulimit THEN
             RETURN QUERY SELECT 'user_budget'::text, 0, lim.budget, ctr.spent_usd,
                 ctr.reserved_usd, lim.rpm, CEIL(weighted)::integer, lim.conc, ctr.in_flight,
-                ulimit, uctr.spent_usd;
+                ulimit, uctr.spent_usd, NULL::numeric, NULL::numeric;
             RETURN;
         END IF;
-        UPDATE spend_counters SET reserved_usd = reserved_usd + amount WHERE id = uctr.id;
         u_spent := uctr.spent_usd;
+    END IF;
+
+    -- The key's own budget, last (lock order: tenant, end user, key). Its counter row is
+    -- created from the key's ledger rows of the period the first time it is needed; the
+    -- tenant row lock held here keeps every settle of this tenant out meanwhile.
+    SELECT k.monthly_budget_usd INTO kbudget FROM api_keys k WHERE k.id = p_key;
+    IF kbudget IS NOT NULL THEN
+        SELECT * INTO kctr FROM key_spend s
+         WHERE s.api_key_id = p_key AND s.period_start = p_period_start FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO key_spend (api_key_id, period_start, spent_usd, reserved_usd)
+            SELECT p_key, p_period_start,
+                   COALESCE(sum(l.cost_usd) FILTER (WHERE l.status <> 'in_flight'), 0),
+                   COALESCE(sum(l.reserved_usd) FILTER (WHERE l.status = 'in_flight'), 0)
+              FROM usage_ledger l
+             WHERE l.api_key_id = p_key AND l.period_start = p_period_start
+            ON CONFLICT DO NOTHING;
+            SELECT * INTO kctr FROM key_spend s
+             WHERE s.api_key_id = p_key AND s.period_start = p_period_start FOR UPDATE;
+        END IF;
+        IF kctr.spent_usd + kctr.reserved_usd + amount > kbudget THEN
+            RETURN QUERY SELECT 'key_budget'::text, 0, lim.budget, ctr.spent_usd,
+                ctr.reserved_usd, lim.rpm, CEIL(weighted)::integer, lim.conc, ctr.in_flight,
+                ulimit, u_spent, kbudget, kctr.spent_usd;
+            RETURN;
+        END IF;
+        k_spent := kctr.spent_usd;
+    END IF;
+
+    IF p_user IS NOT NULL THEN
+        UPDATE spend_counters SET reserved_usd = reserved_usd + amount WHERE id = uctr.id;
     END IF;
 
     UPDATE spend_counters
@@ -115,6 +155,6 @@ BEGIN
             p_owner, amount, p_period_start);
     RETURN QUERY SELECT 'ok'::text, 0, lim.budget, ctr.spent_usd, ctr.reserved_usd + amount,
         lim.rpm, CEIL(weighted + 1)::integer, lim.conc, ctr.in_flight + 1,
-        ulimit, u_spent;
+        ulimit, u_spent, kbudget, k_spent;
 END
 $$;

@@ -1,11 +1,12 @@
 -- The current definition of tollgate_settle (last redefined by
--- migrations/versions/2026-11-30-1700_leases.py: rows admitted against an escrow lease). Make a
--- ledger row final, move its reservation to spend and add it to the daily rollups, in one
--- transaction; idempotent (a replay returns false). A row admitted against a lease
--- (lease_id set) reserved nothing itself and holds no slot of its own: its cost is taken out
--- of the lease (and of the counters' reserved_usd that the lease is counted in), at most what
--- the lease still holds; if the lease is gone (reaped), the cost only becomes spend. tests/ledger/test_sql_functions.py compares this file with the
--- migrated database: a migration that redefines the function updates this file too.
+-- migrations/versions/2026-11-30-1800_rollup_endpoint.py: the daily rollup `usage_daily` is
+-- kept per endpoint too). Make a ledger row final, move its reservation to spend and add it to
+-- the daily rollups, in one transaction; idempotent (a replay returns false). A row admitted
+-- against an escrow lease (lease_id set) reserved nothing itself and holds no slot of its own:
+-- its cost is taken out of the lease (and of the counters' reserved_usd that the lease is
+-- counted in), at most what the lease still holds; if the lease is gone (reaped), the cost only
+-- becomes spend. tests/ledger/test_sql_functions.py compares this file with the migrated
+-- database: a migration that redefines the function updates this file too.
 CREATE OR REPLACE FUNCTION tollgate_settle(
     p_id uuid, p_status text, p_model text, p_input bigint, p_output bigint,
     p_cw5m bigint, p_cw1h bigint, p_cread bigint, p_web bigint, p_cost numeric,
@@ -26,7 +27,7 @@ DECLARE
     slot integer := 0;
 BEGIN
     SELECT l.tenant_id, l.end_user_id, l.status, l.reserved_usd, l.period_start, l.lease_id,
-           l.api_key_id, l.model, l.started_at, l.input_tokens, l.output_tokens,
+           l.api_key_id, l.model, l.endpoint, l.started_at, l.input_tokens, l.output_tokens,
            l.cache_write_5m_tokens, l.cache_write_1h_tokens, l.cache_read_tokens,
            l.web_search_requests, l.cost_usd INTO row
       FROM usage_ledger l WHERE l.id = p_id FOR UPDATE;
@@ -104,16 +105,17 @@ BEGIN
                cost_usd = d.cost_usd - row.cost_usd
          WHERE d.tenant_id = row.tenant_id AND d.day = row_day
            AND d.api_key_id = row.api_key_id AND d.model = row.model
+           AND d.endpoint = row.endpoint
            AND (d.end_user_id = row.end_user_id
                 OR (d.end_user_id IS NULL AND row.end_user_id IS NULL));
     END IF;
     INSERT INTO usage_daily AS d (
-        tenant_id, day, api_key_id, end_user_id, model, requests, input_tokens,
+        tenant_id, day, api_key_id, end_user_id, model, endpoint, requests, input_tokens,
         output_tokens, cache_write_5m_tokens, cache_write_1h_tokens, cache_read_tokens,
         web_search_requests, cost_usd)
-    VALUES (row.tenant_id, row_day, row.api_key_id, row.end_user_id, p_model, 1, p_input,
-            p_output, p_cw5m, p_cw1h, p_cread, p_web, p_cost)
-    ON CONFLICT (tenant_id, day, api_key_id, end_user_id, model) DO UPDATE
+    VALUES (row.tenant_id, row_day, row.api_key_id, row.end_user_id, p_model, row.endpoint, 1,
+            p_input, p_output, p_cw5m, p_cw1h, p_cread, p_web, p_cost)
+    ON CONFLICT (tenant_id, day, api_key_id, end_user_id, model, endpoint) DO UPDATE
        SET requests = d.requests + 1,
            input_tokens = d.input_tokens + excluded.input_tokens,
            output_tokens = d.output_tokens + excluded.output_tokens,

@@ -1,8 +1,9 @@
 /* The usage dashboard: GET /admin/usage (group_by day, user, model) with the admin token. */
+import { ApiError, adminFetch, forgetToken, rememberToken, storedToken } from "./admin-api.js";
+
 (function () {
   "use strict";
 
-  const TOKEN_STORAGE = "tollgate.dashboard.token";
   const TOP = 10;
   const DEFAULT_DAYS = 30;
   const $ = (id) => document.getElementById(id);
@@ -23,8 +24,6 @@
   let loads = 0; // answers to an older load are dropped
   let tenantsLoaded = false;
   let tenantNames = new Map(); // id → name, for the tenant column of the top users
-
-  class ApiError extends Error {}
 
   // -- dates (UTC, YYYY-MM-DD) -----------------------------------------------------------
   const isoDay = (date) => date.toISOString().slice(0, 10);
@@ -82,24 +81,14 @@
   }
 
   async function api(path, params) {
-    const query = new URLSearchParams(params || {});
-    const url = query.toString() ? `${path}?${query}` : path;
-    const response = await fetch(url, {
-      headers: { authorization: `Bearer ${els.token.value.trim()}` },
-    });
-    if (response.ok) return response;
-    let message = `HTTP ${response.status}`;
     try {
-      const body = await response.json();
-      if (body && body.error) message = body.error.message;
-    } catch (_) {
-      /* keep the status */
+      return await adminFetch(path, { params, token: els.token.value.trim() });
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404 && path === "/admin/usage") {
+        throw new ApiError(404, err.type, "this server has no GET /admin/usage yet");
+      }
+      throw err;
     }
-    if (response.status === 401) message = "the admin token was rejected";
-    if (response.status === 404 && path === "/admin/usage") {
-      message = "this server has no GET /admin/usage yet";
-    }
-    throw new ApiError(message);
   }
 
   function filters() {
@@ -288,17 +277,16 @@
   const today = isoDay(new Date());
   els.to.value = today;
   els.from.value = addDays(today, 1 - DEFAULT_DAYS);
-  els.token.value = sessionStorage.getItem(TOKEN_STORAGE) || "";
+  els.token.value = storedToken();
 
   els.tokenForm.addEventListener("submit", (event) => {
     event.preventDefault();
-    const token = els.token.value.trim();
-    if (token) sessionStorage.setItem(TOKEN_STORAGE, token);
+    rememberToken(els.token.value);
     tenantsLoaded = false;
     load();
   });
   els.forget.addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_STORAGE);
+    forgetToken();
     els.token.value = "";
     tenantsLoaded = false;
     setStatus("idle", "Token forgotten.");

@@ -2,15 +2,15 @@
 
 Lookups are cached per process for a short TTL (TOLLGATE_KEY_CACHE_TTL_S, default 2 s), so a
 revoked key stops working everywhere within that time. Every failure says the same thing, so a
-caller learns nothing about whether a key exists."""
+caller learns nothing about whether a key exists — except an expired key, which is told when it
+expired (401). A revocation scheduled for later (rotation) takes effect at its time, checked on
+every request. Each accepted key is noted for `last_used_at`, written in batches
+(api/keys/usage.py)."""
 
 from __future__ import annotations
 
 import time
-import uuid
-from collections import OrderedDict
-from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -19,17 +19,18 @@ from sqlalchemy import text
 from api.db.errors import DB_ERRORS, unavailable
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.http.throttle import Throttle, client_address
+from api.keys.principal import KeyEntry, Principal
 from api.keys.secrets import display_prefix, hash_key, looks_like_key
 from api.state import AppState, State
 
 _BAD_KEY = "invalid x-api-key"
-_CACHE_MAX = 100_000  # known keys
-_NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
 
 _LOOKUP = text(
     """
     SELECT k.id AS key_id, k.tenant_id, k.end_user_id, u.external_id AS bound_user,
-           k.revoked_at IS NOT NULL AS revoked, t.status AS tenant_status,
+           k.revoked_at IS NOT NULL AND k.revoked_at <= now() AS revoked, k.revoked_at,
+           k.expires_at, k.allowed_models AS key_models, k.monthly_budget_usd AS key_budget,
+           t.status AS tenant_status,
            t.plan_code, p.allowed_models, t.billing_period_start, t.billing_period_end
     FROM api_keys k
     JOIN tenants t ON t.id = k.tenant_id
@@ -38,68 +39,6 @@ _LOOKUP = text(
     WHERE k.key_hash = :key_hash
     """
 )
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: the tenant, the key, and the end user the key is bound to (if any)."""
-
-    tenant_id: uuid.UUID
-    key_id: uuid.UUID
-    plan_code: str
-    allowed_models: tuple[str, ...] | None
-    bound_user_id: uuid.UUID | None
-    bound_user: str | None
-    # The subscription cycle, when billing set one; else budgets run per calendar month.
-    billing_period: tuple[datetime, datetime] | None = None
-
-
-@dataclass(frozen=True)
-class _Entry:
-    principal: Principal | None  # None: unknown or revoked
-    suspended: bool
-    expires: float
-
-
-class KeyCache:
-    """Least-recently-used caches of key lookups: known keys, and separately (smaller) unknown
-    or revoked ones, so a flood of bad keys can only evict other bad keys."""
-
-    def __init__(
-        self, ttl_s: float, max_known: int = _CACHE_MAX, max_unknown: int = _NEGATIVE_MAX
-    ) -> None:
-        self.ttl_s = ttl_s
-        self._known: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._unknown: OrderedDict[bytes, _Entry] = OrderedDict()
-        self._max = {True: max_known, False: max_unknown}
-
-    def get(self, key_hash: bytes) -> _Entry | None:
-        for entries in (self._known, self._unknown):
-            entry = entries.get(key_hash)
-            if entry is None:
-                continue
-            if entry.expires < time.monotonic():
-                del entries[key_hash]
-                return None
-            entries.move_to_end(key_hash)
-            return entry
-        return None
-
-    def put(self, key_hash: bytes, entry: _Entry) -> None:
-        known = entry.principal is not None
-        entries, other = (self._known, self._unknown) if known else (self._unknown, self._known)
-        other.pop(key_hash, None)
-        entries[key_hash] = entry
-        entries.move_to_end(key_hash)
-        while len(entries) > self._max[known]:
-            entries.popitem(last=False)
-
-    def __contains__(self, key_hash: bytes) -> bool:
-        return key_hash in self._known or key_hash in self._unknown
-
-    def clear(self) -> None:
-        self._known.clear()
-        self._unknown.clear()
 
 
 def presented_key(request: Request) -> str | None:
@@ -113,7 +52,7 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
-async def _load(state: AppState, key_hash: bytes) -> _Entry:
+async def _load(state: AppState, key_hash: bytes) -> KeyEntry:
     try:
         async with state.engine.connect() as conn:
             row = (await conn.execute(_LOOKUP, {"key_hash": key_hash})).mappings().first()
@@ -121,8 +60,8 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
         raise unavailable(exc) from None
     expires = time.monotonic() + state.key_cache.ttl_s
     if row is None or row["revoked"]:
-        return _Entry(None, False, expires)
-    allowed = row["allowed_models"]
+        return KeyEntry(None, False, expires)
+    allowed, key_models = row["allowed_models"], row["key_models"]
     principal = Principal(
         tenant_id=row["tenant_id"],
         key_id=row["key_id"],
@@ -135,8 +74,12 @@ async def _load(state: AppState, key_hash: bytes) -> _Entry:
             if row["billing_period_start"] is not None and row["billing_period_end"] is not None
             else None
         ),
+        key_models=tuple(key_models) if key_models is not None else None,
+        key_budget_usd=row["key_budget"],
+        expires_at=row["expires_at"],
+        revoke_at=row["revoked_at"],  # not yet past (else `revoked` above)
     )
-    return _Entry(principal, row["tenant_status"] != "active", expires)
+    return KeyEntry(principal, row["tenant_status"] != "active", expires)
 
 
 async def authenticate(request: Request, state: State, throttle: Throttle) -> Principal:
@@ -163,9 +106,19 @@ async def authenticate(request: Request, state: State, throttle: Throttle) -> Pr
     if entry.principal is None:
         throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)
+    principal = entry.principal
+    if principal.expires_at is not None or principal.revoke_at is not None:
+        now = datetime.now(UTC)
+        if principal.revoke_at is not None and now >= principal.revoke_at:
+            throttle.failed(*subjects)
+            raise AuthenticationFailed(_BAD_KEY)  # revoked by now, like any revoked key
+        if principal.expires_at is not None and now >= principal.expires_at:
+            when = principal.expires_at.astimezone(UTC).isoformat(timespec="seconds")
+            raise AuthenticationFailed(f"this API key expired at {when}")
     if entry.suspended:
         raise PermissionDenied("this tenant is suspended")
-    return entry.principal
+    state.key_usage.touch(principal.key_id)
+    return principal
 
 
 Caller = Annotated[Principal, Depends(authenticate)]

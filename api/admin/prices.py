@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Response
 
-from api.admin.auth import require_admin
+from api.auth.admin import Admin, require_admin
 from api.errors import InvalidRequest
 from api.http.docs import json_body
 from api.inputs import MODEL_ID_PATTERN
@@ -49,6 +49,7 @@ async def put_model_price(
     model: ModelId,
     response: Response,
     state: State,
+    admin: Admin,
     body: dict[str, Any] = Body(...),  # noqa: B008 - FastAPI's way to take a JSON object
 ) -> dict[str, object]:
     book = state.prices.book
@@ -57,14 +58,14 @@ async def put_model_price(
         raise InvalidRequest("model: the body names another model than the path")
     entry = {k: v for k, v in body.items() if k not in ("version", "model")}
     current = book.lookup(canonical)
-    if current is not None:  # what the body leaves out carries over (rates excepted)
-        previous = price_to_json(current)
+    previous = price_to_json(current) if current is not None else None
+    if previous is not None:  # what the body leaves out carries over (rates excepted)
         entry = {k: previous[k] for k in CARRIED_OVER if k in previous} | entry
     try:
         price = parse_price(entry, canonical)
     except PriceError as exc:
         raise InvalidRequest(str(exc)) from None
-    stored, created = await put_price(state.engine, price)
+    stored, created = await put_price(state.engine, price, admin, previous)
     await state.prices.refresh()
     response.status_code = 201 if created else 200
     return price_to_json(stored)
@@ -74,6 +75,7 @@ async def put_model_price(
 async def recost_model(
     model: ModelId,
     state: State,
+    admin: Admin,
     body: dict[str, Any] = Body(...),  # noqa: B008
 ) -> dict[str, object]:
     """`{"from", "to"}` (ISO dates or datetimes, UTC; `to` exclusive) → the recorded re-cost."""
@@ -83,5 +85,5 @@ async def recost_model(
         if not isinstance(value, str):
             raise InvalidRequest(f"{name}: required, an ISO 8601 date or datetime")
         bounds.append(parse_instant(name, value))
-    report = await recost(state.engine, model, bounds[0], bounds[1])
+    report = await recost(state.engine, model, bounds[0], bounds[1], admin)
     return report_to_json(report)

@@ -1,13 +1,14 @@
 """Schemathesis hooks for `make schemathesis`: the rules the OpenAPI document states only in
-words, because JSON Schema cannot compare two values (`from` before `to`, distinct tier
+words, because JSON Schema cannot compare two values: `from` before `to`, distinct tier
 thresholds, an alias other than the model id, cache rates derived from the input rate below
-10^6, custom_ids unique in a batch, web search
-`max_uses` at most 1,000,000 in all). Generated cases that break one of them are dropped: the
+10^6, custom_ids unique in a batch, web search `max_uses` at most 1,000,000 in all, a rotated
+key's revoke_at not in the past. Generated cases that break one of them are dropped: the
 service refuses them with a 400 that names the rule, as documented, so they are neither valid
 data to accept nor the schema violations the negative checks look for."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import schemathesis
@@ -72,6 +73,16 @@ def _batch_rules_hold(body: object) -> bool:
     )
 
 
+def _in_the_future(when: object) -> bool:
+    if not isinstance(when, str):
+        return True
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return True
+    return moment.tzinfo is None or moment > datetime.now(UTC)
+
+
 @schemathesis.hook
 def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> bool:
     path, method = case.operation.path, case.method.upper()
@@ -84,6 +95,8 @@ def filter_case(context: schemathesis.HookContext, case: schemathesis.Case) -> b
         return _price_rules_hold((case.path_parameters or {}).get("model"), body)
     if path in ("/v1/messages", "/v1/messages/count_tokens"):
         return _uses_fit(body)
+    if path == "/admin/keys/{key_id}/rotate" and body is not None:
+        return _in_the_future(body.get("revoke_at"))
     if path == "/v1/messages/batches" and method == "POST":
         return _batch_rules_hold(body)
     return True

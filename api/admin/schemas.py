@@ -173,7 +173,19 @@ def _status(value: str) -> TenantStatus:
 # --- keys and end users --------------------------------------------------------------------
 
 
-ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$")]
+# Visible ASCII: model ids and fnmatch patterns (`claude-haiku-*`), read the same by every
+# regex engine (a Unicode `\S` is not: Python and pydantic's Rust engine disagree on some).
+ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[!-~]+$")]
+
+
+def _iso_text(value: object) -> object:
+    """A time in a body is an ISO 8601 string with an offset, never a bare number."""
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("iso_time", "must be an ISO 8601 time with an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 ModelList = Annotated[list[ModelPattern], Field(max_length=100)]
 
 
@@ -181,7 +193,7 @@ class KeyPolicies(_Input):
     """A key's own limits; in a PATCH, absent leaves one alone and null removes it.
     `allowed_models`: ids or patterns (`claude-haiku-*`), on top of the plan's list."""
 
-    expires_at: AwareDatetime | None = None
+    expires_at: Timestamp | None = None
     allowed_models: ModelList | None = None
     monthly_budget_usd: UsdIn | None = None
 
@@ -196,7 +208,7 @@ class KeyPatch(KeyPolicies):
 
 
 class KeyRotate(_Input):
-    revoke_at: AwareDatetime | None = None  # when the old key stops; default: in 24 hours
+    revoke_at: Timestamp | None = None  # when the old key stops; default: in 24 hours
 
 
 class KeyCreated(BaseModel):

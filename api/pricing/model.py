@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
-from api.inputs import MODEL_ID_PATTERN, clip, text_problem
+from api.inputs import MODEL_ID_PATTERN, clip, text_problem, whole_number
 from api.money import format_usd
 
 __all__ = ["ModelPrice", "PriceError", "Rates", "Tier", "parse_price", "price_to_json"]
@@ -225,8 +225,8 @@ def _tier(where: str, raw: object) -> Tier:
     extra = sorted(set(raw) - {"above_input_tokens", *RATE_FIELDS})
     if extra:
         raise PriceError(f"{where}: unknown field(s) {', '.join(extra)}")
-    threshold = raw.get("above_input_tokens")
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+    threshold = whole_number(raw.get("above_input_tokens"))
+    if threshold is None or threshold <= 0:
         raise PriceError(f"{where}: above_input_tokens: expected a positive integer")
     return Tier(threshold, _rates(where, raw))
 

@@ -66,9 +66,7 @@ def _server_tools(body: dict[str, Any], prefix: str) -> list[dict[str, Any]]:
     tools = body.get("tools")
     if not isinstance(tools, list):
         return []
-    return [
-        t for t in tools if isinstance(t, dict) and str(t.get("type", "")).startswith(prefix)
-    ]
+    return [t for t in tools if isinstance(t, dict) and str(t.get("type", "")).startswith(prefix)]
 
 
 def _uses(tool: dict[str, Any], default: int) -> int:

@@ -12,12 +12,14 @@ from anthropic import AsyncAnthropic, DefaultAioHttpClient
 from fastapi import FastAPI
 
 from api import health
+from api.admin import alert_endpoints as admin_alerts
 from api.admin import audit_endpoints as audit
 from api.admin import endpoints as admin
 from api.admin import key_endpoints as admin_keys
 from api.admin import lists as admin_lists
 from api.admin import prices as price_admin
 from api.admin import token_endpoints as admin_tokens
+from api.alerts.sender import AlertSender
 from api.batches import endpoints as batches
 from api.batches.settler import BatchSettler
 from api.db.engine import make_engine, make_sessionmaker
@@ -149,6 +151,9 @@ def create_app(
                 billing_runtime = BillingRuntime(billing, RazorpayGateway(billing))
                 billing_runtime.start(engine, sessions)
                 stack.push_async_callback(billing_runtime.stop)
+            alert_sender = AlertSender(engine)
+            alert_sender.start()
+            stack.push_async_callback(alert_sender.stop)
             key_usage = KeyUsage(engine)
             key_usage.start()
             stack.push_async_callback(key_usage.stop)
@@ -196,6 +201,7 @@ def create_app(
     app.include_router(usage.router)
     app.include_router(admin.router)
     app.include_router(admin_keys.router)
+    app.include_router(admin_alerts.router)
     app.include_router(admin_lists.router)
     app.include_router(admin_tokens.router)
     app.include_router(audit.router)

@@ -9,6 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import api.alerts.models
 import api.audit.models
 import api.auth.models
 import api.reports.models  # noqa: F401  (the usage rollup shares the metadata)

@@ -251,6 +251,8 @@ SQL_FUNCTIONS = (
     "tollgate_reserve_batch",
     "tollgate_settle_batch_result",
     "tollgate_release_batch",
+    "tollgate_key_spend",
+    "tollgate_budget_alerts",
 )
 
 

@@ -74,6 +74,10 @@ RECIPES: dict[tuple[str, str], tuple[str, dict[str, Any] | None]] = {
         "/admin/prices/claude-haiku-4-5/recost",
         {"from": "2026-01-01", "to": "2026-02-01"},
     ),
+    ("PUT", "/admin/tenants/{tenant_id}/alerts"): (
+        "/admin/tenants/{tenant_id}/alerts",
+        {"url": "http://127.0.0.1:9/hook"},
+    ),
     ("POST", "/admin/tokens"): ("/admin/tokens", {"name": "walker", "role": "viewer"}),
     ("DELETE", "/admin/tokens/{token_id}"): ("/admin/tokens/{token_id}", None),
     ("POST", "/admin/tenants/{tenant_id}/subscription"): (

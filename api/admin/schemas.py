@@ -29,15 +29,13 @@ _MAX_INT32 = 2**31 - 1
 T = TypeVar("T")
 
 
-def _json_integer(value: object) -> object:
+def json_integer(value: object) -> object:
     """A JSON integer written with a fraction of zero (1024.0) is an integer."""
     number = whole_number(value)
     return value if number is None else number
 
 
-PositiveInt = Annotated[
-    int, Field(strict=True, gt=0, le=_MAX_INT32), BeforeValidator(_json_integer)
-]
+PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32), BeforeValidator(json_integer)]
 QuotaMode = Literal["hard", "soft"]
 TenantStatus = Literal["active", "suspended"]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]

@@ -14,6 +14,7 @@ from typing import Any
 import schemathesis
 
 from api.errors import InvalidRequest
+from api.inputs import whole_number
 from api.reports.params import parse_instant
 
 MAX_WEB_SEARCHES = 1_000_000
@@ -32,8 +33,8 @@ def _uses_fit(body: object) -> bool:
     tools = body.get("tools") if isinstance(body, dict) else None
     if not isinstance(tools, list):
         return True
-    uses = [t.get("max_uses") for t in tools if isinstance(t, dict)]
-    return sum(u for u in uses if isinstance(u, int)) <= MAX_WEB_SEARCHES
+    uses = [whole_number(t.get("max_uses")) for t in tools if isinstance(t, dict)]
+    return sum(u for u in uses if u is not None) <= MAX_WEB_SEARCHES
 
 
 def _distinct(values: list[Any]) -> bool:

@@ -131,6 +131,38 @@ def _fix_operation(
         responses["201"] = {**ok, "description": "created"}
 
 
+# Created ids and the operations that take them (OpenAPI links: stateful tests follow them).
+# An uploaded file's content is not downloadable (only files the upstream creates are, as at
+# Anthropic: 400), so no link leads from an upload to /content.
+_FILE = "/v1/files/{file_id}"
+_BATCH = "/v1/messages/batches/{batch_id}"
+_LINKS: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {
+    ("post", "/v1/files"): (
+        "file_id",
+        [("get", _FILE), ("delete", _FILE)],
+    ),
+    ("post", "/v1/messages/batches"): (
+        "batch_id",
+        [("get", _BATCH), ("get", _BATCH + "/results"), ("post", _BATCH + "/cancel")],
+    ),
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    for (method, path), (param, targets) in _LINKS.items():
+        ok = paths.get(path, {}).get(method, {}).get("responses", {}).get("200")
+        if ok is None:
+            continue
+        for target_method, target in targets:
+            operation = paths.get(target, {}).get(target_method)
+            if operation is None or "operationId" not in operation:
+                continue
+            ok.setdefault("links", {})[operation["operationId"]] = {
+                "operationId": operation["operationId"],
+                "parameters": {param: "$response.body#/id"},
+            }
+
+
 def truthful_openapi(app: FastAPI) -> dict[str, Any]:
     doc = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
     components = doc.setdefault("components", {})
@@ -144,6 +176,7 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in item.items():
             if isinstance(operation, dict) and "responses" in operation:
                 _fix_operation(method, path, operation, schemas)
+    _add_links(doc.get("paths", {}))
     return doc
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, StringConstraints, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from api.errors import InvalidRequest
@@ -18,6 +18,41 @@ ECHO_LIMIT = 64
 
 # C0 and C1 control characters and DEL; lone surrogates are caught by the UTF-8 check.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# (Lone surrogates cannot be sent as UTF-8 JSON, so the patterns need not mention them.)
+_TEXT_CHAR = r"[^\x00-\x1f\x7f-\x9f]"
+_VISIBLE_CHAR = r"[^\s\x00-\x1f\x7f-\x9f]"
+TEXT_PATTERN = f"^{_TEXT_CHAR}*$"
+"""The JSON Schema pattern of acceptable text: no control character."""
+NAME_PATTERN = f"^{_TEXT_CHAR}*{_VISIBLE_CHAR}{_TEXT_CHAR}*$"
+"""Acceptable text that is not only whitespace (names are stripped, then must be non-empty)."""
+
+
+MODEL_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@\-\[\]]{0,127}$"
+"""A model id or alias as the price book accepts it."""
+
+INSTANT_PATTERN = (
+    r"^[12][0-9]{3}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?"
+    r"(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])?)?$"
+)
+"""The documented form of an ISO 8601 date or UTC datetime parameter. The parsers accept more
+(any valid ISO 8601 date or datetime); this is the part a client can rely on."""
+
+
+def text_schema(max_length: int, pattern: str = TEXT_PATTERN) -> dict[str, object]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": pattern}
+
+
+def whole_number(value: object) -> int | None:
+    """`value` as an int if it is a JSON integer: an int, or a number with no fractional part
+    (JSON Schema's `integer`: 1024.0 is one); else None. Never a bool."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
 
 
 def clip(value: object, limit: int = ECHO_LIMIT) -> str:
@@ -64,6 +99,7 @@ CleanText = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME_LENGTH),
     AfterValidator(_clean),
+    WithJsonSchema(text_schema(MAX_NAME_LENGTH, NAME_PATTERN)),
 ]
 """A name or label: 1 to 256 characters, no control characters, valid Unicode."""
 
@@ -75,5 +111,5 @@ def _user_id(value: str) -> str:
     return value
 
 
-UserId = Annotated[str, AfterValidator(_user_id)]
+UserId = Annotated[str, AfterValidator(_user_id), WithJsonSchema(text_schema(MAX_USER_ID_LENGTH))]
 """An end user's id: 1 to 256 characters, no control characters, valid Unicode."""

@@ -12,9 +12,9 @@ from typing import Annotated
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator
 
-from api.admin.schemas import _Input
+from api.admin.schemas import _Input, json_integer
 from api.alerts.service import DEFAULT_THRESHOLDS, deliveries, get_alerts, put_alerts
 from api.audit import record
 from api.auth.admin import Admin, admin_body, require_admin
@@ -24,11 +24,13 @@ from api.state import State
 from api.tenants.service import get_tenant
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
-Percent = Annotated[int, Field(strict=True, ge=1, le=1000)]
+Percent = Annotated[int, Field(strict=True, ge=1, le=1000), BeforeValidator(json_integer)]
+# An http(s) URL in visible ASCII: a host name or address, an optional port, a path.
+URL_PATTERN = r"^[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9.-]+(:[0-9]{1,5})?([/?#][!-~]*)?$"
 
 
 class AlertsIn(_Input):
-    url: Annotated[str, Field(max_length=2048)]
+    url: Annotated[str, Field(max_length=2048, pattern=URL_PATTERN)]
     thresholds: Annotated[list[Percent], Field(min_length=1, max_length=10)] = list(
         DEFAULT_THRESHOLDS
     )

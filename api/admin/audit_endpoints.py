@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from api.audit.query import PARAMETERS, entries, parse_filter
+from api.audit.query import PARAMETER_SCHEMAS, PARAMETERS, entries, parse_filter
 from api.auth.admin import require_admin
 from api.errors import InvalidRequest
 from api.state import State
@@ -15,7 +15,7 @@ from api.state import State
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
 _PARAMETERS = [
-    {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+    {"name": name, "in": "query", "required": False, "schema": PARAMETER_SCHEMAS[name]}
     for name in PARAMETERS
 ]
 

@@ -6,12 +6,15 @@ interval."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Response
+from fastapi import APIRouter, Body, Depends, Path, Response
 
 from api.auth.admin import Admin, require_admin
 from api.errors import InvalidRequest
+from api.http.docs import json_body
+from api.inputs import MODEL_ID_PATTERN
+from api.pricing.docs import PRICE_BODY, RECOST_BODY
 from api.pricing.model import PriceError, parse_price, price_to_json
 from api.pricing.recost import parse_instant, recost, report_to_json
 from api.pricing.service import put_price
@@ -38,9 +41,12 @@ async def get_prices(state: State) -> dict[str, list[dict[str, object]]]:
     return {"models": [price_to_json(p) for p in state.prices.book.current()]}
 
 
-@router.put("/prices/{model}")
+ModelId = Annotated[str, Path(pattern=MODEL_ID_PATTERN)]
+
+
+@router.put("/prices/{model}", openapi_extra=json_body(PRICE_BODY))
 async def put_model_price(
-    model: str,
+    model: ModelId,
     response: Response,
     state: State,
     admin: Admin,
@@ -65,9 +71,9 @@ async def put_model_price(
     return price_to_json(stored)
 
 
-@router.post("/prices/{model}/recost")
+@router.post("/prices/{model}/recost", openapi_extra=json_body(RECOST_BODY))
 async def recost_model(
-    model: str,
+    model: ModelId,
     state: State,
     admin: Admin,
     body: dict[str, Any] = Body(...),  # noqa: B008

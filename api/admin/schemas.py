@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -21,22 +22,42 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from api.db.models import Plan, Tenant
-from api.inputs import CleanText, UserId
+from api.inputs import CleanText, UserId, whole_number
 from api.money import UsdIn, UsdOut
 
 _MAX_INT32 = 2**31 - 1
 T = TypeVar("T")
 
 
-PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32)]
+def json_integer(value: object) -> object:
+    """A JSON integer written with a fraction of zero (1024.0) is an integer."""
+    number = whole_number(value)
+    return value if number is None else number
+
+
+PositiveInt = Annotated[int, Field(strict=True, gt=0, le=_MAX_INT32), BeforeValidator(json_integer)]
 QuotaMode = Literal["hard", "soft"]
 TenantStatus = Literal["active", "suspended"]
 PlanCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
 Label = CleanText
 
 
+def _document_not_null(schema: dict[str, Any], cls: type) -> None:
+    """In the JSON Schema, the fields that may be left out but not set to null lose their
+    `null` branch (and their `null` default)."""
+    for name in getattr(cls, "NOT_NULL", ()):
+        prop = schema["properties"][name]
+        prop.pop("default", None)
+        branches = [b for b in prop.pop("anyOf", []) if b.get("type") != "null"]
+        if len(branches) == 1:
+            prop.update(branches[0])
+        elif branches:
+            prop["anyOf"] = branches
+
+
 class _Input(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_not_null)
+    NOT_NULL: ClassVar[tuple[str, ...]] = ()
 
 
 def _not_null(value: object) -> object:
@@ -69,7 +90,8 @@ class TenantPatch(_Input):
     quota_mode: QuotaMode | None = None
     user_default_budget_usd: UsdIn | None = None
 
-    _required_if_given = field_validator("plan", "status", mode="before")(_not_null)
+    NOT_NULL = ("plan", "status")
+    _required_if_given = field_validator(*NOT_NULL, mode="before")(_not_null)
 
 
 class Limits(BaseModel):
@@ -149,7 +171,19 @@ def _status(value: str) -> TenantStatus:
 # --- keys and end users --------------------------------------------------------------------
 
 
-ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^\S+$")]
+# Visible ASCII: model ids and fnmatch patterns (`claude-haiku-*`), read the same by every
+# regex engine (a Unicode `\S` is not: Python and pydantic's Rust engine disagree on some).
+ModelPattern = Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[!-~]+$")]
+
+
+def _iso_text(value: object) -> object:
+    """A time in a body is an ISO 8601 string with an offset, never a bare number."""
+    if not isinstance(value, str | datetime):
+        raise PydanticCustomError("iso_time", "must be an ISO 8601 time with an offset")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_iso_text)]
 ModelList = Annotated[list[ModelPattern], Field(max_length=100)]
 
 
@@ -157,7 +191,7 @@ class KeyPolicies(_Input):
     """A key's own limits; in a PATCH, absent leaves one alone and null removes it.
     `allowed_models`: ids or patterns (`claude-haiku-*`), on top of the plan's list."""
 
-    expires_at: AwareDatetime | None = None
+    expires_at: Timestamp | None = None
     allowed_models: ModelList | None = None
     monthly_budget_usd: UsdIn | None = None
 
@@ -172,7 +206,7 @@ class KeyPatch(KeyPolicies):
 
 
 class KeyRotate(_Input):
-    revoke_at: AwareDatetime | None = None  # when the old key stops; default: in 24 hours
+    revoke_at: Timestamp | None = None  # when the old key stops; default: in 24 hours
 
 
 class KeyCreated(BaseModel):
@@ -229,9 +263,8 @@ class PlanPut(_Input):
     razorpay_plan_id: Label | None = None  # null clears
     quota_mode: QuotaMode | None = None
 
-    _required_if_given = field_validator(
-        "name", "monthly_budget_usd", "rpm_limit", "max_concurrent", "quota_mode", mode="before"
-    )(_not_null)
+    NOT_NULL = ("name", "monthly_budget_usd", "rpm_limit", "max_concurrent", "quota_mode")
+    _required_if_given = field_validator(*NOT_NULL, mode="before")(_not_null)
 
 
 class PlanOut(BaseModel):

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.admin.schemas import PlanPut, SubscriptionInfo, TenantPatch
 from api.db.models import EndUser, Plan, Subscription, Tenant
-from api.errors import InvalidRequest, NotFound
+from api.errors import Conflict, NotFound
+from api.inputs import clip
 from api.tenants.users import ensure_end_user
 
 # Tenant fields a PATCH copies as given (null clears the override: the plan's applies).
@@ -59,7 +60,7 @@ async def update_tenant(
     given = patch.model_fields_set
     if "plan" in given and patch.plan is not None:
         if await session.get(Plan, patch.plan) is None:
-            raise InvalidRequest(f"plan: unknown plan {patch.plan!r}")
+            raise NotFound(f"plan: unknown plan {clip(patch.plan)}")
         tenant.plan_code = patch.plan
     if "status" in given and patch.status is not None:
         tenant.status = patch.status
@@ -116,7 +117,7 @@ async def put_plan(session: AsyncSession, code: str, put: PlanPut) -> tuple[Plan
 
 async def _insert_plan(session: AsyncSession, code: str, put: PlanPut) -> bool:
     if put.monthly_budget_usd is None:
-        raise InvalidRequest(f"monthly_budget_usd: required to create plan {code!r}")
+        raise NotFound(f"plan {clip(code)} not found; monthly_budget_usd is required to create it")
     stmt = (
         insert(Plan)
         .values(
@@ -140,7 +141,7 @@ async def _check_razorpay_plan_id(session: AsyncSession, code: str, put: PlanPut
     stmt = select(Plan.code).where(Plan.razorpay_plan_id == put.razorpay_plan_id, Plan.code != code)
     other = (await session.execute(stmt)).scalar_one_or_none()
     if other is not None:
-        raise InvalidRequest(f"razorpay_plan_id: already used by plan {other!r}")
+        raise Conflict(f"razorpay_plan_id: already used by plan {clip(other)}")
 
 
 async def subscriptions_of(

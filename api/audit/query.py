@@ -13,10 +13,22 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit.models import AuditEntry
 from api.errors import InvalidRequest
+from api.inputs import INSTANT_PATTERN, check_text, text_schema
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 PARAMETERS = ("from", "to", "action", "actor", "target_id", "limit", "before_id")
+MAX_TEXT = 256
+_EMPTY = {"const": ""}  # an empty value filters nothing
+PARAMETER_SCHEMAS: dict[str, dict[str, object]] = {
+    "from": {"anyOf": [{"type": "string", "pattern": INSTANT_PATTERN}, _EMPTY]},
+    "to": {"anyOf": [{"type": "string", "pattern": INSTANT_PATTERN}, _EMPTY]},
+    "action": {"anyOf": [text_schema(MAX_TEXT), _EMPTY]},
+    "actor": {"anyOf": [text_schema(MAX_TEXT), _EMPTY]},
+    "target_id": {"anyOf": [text_schema(MAX_TEXT), _EMPTY]},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+    "before_id": {"anyOf": [{"type": "integer", "minimum": 1, "maximum": 2**63 - 1}, _EMPTY]},
+}
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,10 @@ def _count(name: str, value: str, low: int, high: int) -> int:
     return int(value)
 
 
+def _text(name: str, value: str | None) -> str | None:
+    return check_text(value, name, MAX_TEXT) if value else None  # empty: no filter
+
+
 def parse_filter(params: dict[str, str]) -> AuditFilter:
     unknown = sorted(set(params) - set(PARAMETERS))
     if unknown:
@@ -54,9 +70,9 @@ def parse_filter(params: dict[str, str]) -> AuditFilter:
     return AuditFilter(
         start=_instant("from", v) if (v := get("from")) else None,
         end=_instant("to", v) if (v := get("to")) else None,
-        action=get("action") or None,
-        actor=get("actor") or None,
-        target_id=get("target_id") or None,
+        action=_text("action", get("action")),
+        actor=_text("actor", get("actor")),
+        target_id=_text("target_id", get("target_id")),
         limit=_count("limit", get("limit", str(DEFAULT_LIMIT)), 1, MAX_LIMIT),
         before_id=_count("before_id", v, 1, 2**63 - 1) if (v := get("before_id")) else None,
     )

@@ -15,7 +15,8 @@ from api.batches import repository
 from api.batches.pricing import batch_reservation
 from api.errors import InvalidRequest, NotFound, PermissionDenied
 from api.files import check_file_refs, file_ids_in
-from api.inputs import check_user_id
+from api.http.docs import MAX_TOKENS
+from api.inputs import check_user_id, whole_number
 from api.keys.principal import Principal
 from api.ledger.functions import Reservation
 from api.pricing.book import PriceBook
@@ -57,9 +58,9 @@ def _one(
     model = params.get("model")
     if not isinstance(model, str) or not model:
         raise InvalidRequest(f"requests.{i}.params.model: Field required")
-    max_tokens = params.get("max_tokens")
-    if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
-        raise InvalidRequest(f"requests.{i}.params.max_tokens: a positive integer")
+    max_tokens = whole_number(params.get("max_tokens"))
+    if max_tokens is None or not 1 <= max_tokens <= MAX_TOKENS:
+        raise InvalidRequest(f"requests.{i}.params.max_tokens: an integer from 1 to {MAX_TOKENS}")
     messages = params.get("messages")
     if not isinstance(messages, list) or not messages:
         raise InvalidRequest(f"requests.{i}.params.messages: a non-empty list")

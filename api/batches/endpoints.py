@@ -22,6 +22,7 @@ from api.batches.settle import settle_batch
 from api.batches.settler import BatchSettler
 from api.errors import BadGateway, InvalidRequest, NotFound
 from api.http.body import read_body
+from api.http.docs import BATCH_BODY, json_body
 from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
 from api.pagination import PageError, paginate
@@ -56,10 +57,10 @@ async def _owned(state: State, caller: Caller, batch_id: str) -> BatchRow:
     return found
 
 
-@router.post(BATCHES, response_model=None)
+@router.post(BATCHES, response_model=None, openapi_extra=json_body(BATCH_BODY))
 async def create_batch(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.batch_max_body_bytes)
-    body = parse_json_object(raw)
+    body = parse_json_object(raw)  # strict: a duplicate key would be priced one way, sent another
     requests = parse_batch(body, state.prices.book, caller, datetime.now(UTC))
     batch_id, quota_headers = await admit(state, caller, body, requests)
     headers = forwarded_headers(request.headers, simulated=state.simulated)

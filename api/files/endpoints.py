@@ -11,6 +11,7 @@ from starlette.responses import Response
 from api.auth.tenant import Caller
 from api.errors import InvalidRequest
 from api.files import repository, service
+from api.http.docs import FILE_UPLOAD_BODY
 from api.http.forwarding import forwarded_headers
 from api.pagination import PageError, paginate
 from api.passthrough import Refused, open_upstream, read_json, relay_stream
@@ -19,7 +20,7 @@ from api.state import State
 router = APIRouter(tags=["tenant"])
 
 
-@router.post("/v1/files", response_model=None)
+@router.post("/v1/files", response_model=None, openapi_extra=FILE_UPLOAD_BODY)
 async def upload_file(request: Request, caller: Caller, state: State) -> Response:
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):

@@ -1,6 +1,7 @@
-"""The OpenAPI document, made to tell the truth about the service: every error in the one
-error shape with the statuses each route really answers (400, never 422), and request bodies
-that routes read themselves declared with their schema."""
+"""The OpenAPI document, made to tell the truth about the service: every error in the shape its
+route really uses (Anthropic's, or OpenAI's on the OpenAI routes) with the statuses each route
+really answers (400, never 422; `retry-after` where the client should wait), the credential
+each route asks for, and the request bodies of routes that read their own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+
+from api.http.openapi_routes import EDGE, route_doc
 
 ERROR_SCHEMA: dict[str, Any] = {
     "title": "Error",
@@ -24,45 +27,82 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+OPENAI_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "OpenAIError",
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
+}
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "TenantKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+    "TenantBearer": {"type": "http", "scheme": "bearer", "description": "the same tenant key"},
+    "AdminToken": {"type": "http", "scheme": "bearer", "description": "an admin token"},
+}
+_SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "tenant": [{"TenantKey": []}, {"TenantBearer": []}],
+    "admin": [{"AdminToken": []}],
+}
+
 _WHAT = {
-    400: "invalid request (malformed JSON, a duplicate key, a bad field)",
+    400: "invalid request (malformed JSON, a duplicate key, a bad field or parameter)",
     401: "missing or invalid credentials",
     402: "a budget is spent",
-    403: "not allowed (suspended tenant, model not on the plan, admin API off)",
-    404: "not found (or an unknown model)",
+    403: "not allowed (suspended tenant, model not on the plan, read-only token)",
+    404: "not found (an unknown id, plan or model)",
+    408: "the request head or body did not arrive in time",
     409: "conflicts with existing state",
     413: "request body too large",
     429: "rate, concurrency or failed-authentication limit; see retry-after",
-    502: "the upstream (or Razorpay) could not be reached",
-    503: "the usage database (or billing) is unavailable",
+    431: "request header fields too large",
+    502: "the upstream (or Razorpay) could not be reached or answered badly",
+    503: "the usage database (or billing) is unavailable; see retry-after",
     504: "the upstream did not answer in time",
-    529: "the upstream is overloaded",
+    529: "overloaded (the usage database is busy, or the upstream); see retry-after",
 }
-_UPSTREAM = {400, 401, 402, 403, 404, 413, 429, 502, 503, 504, 529}
-_TENANT = {400, 401, 403, 404, 429, 503}
-_ADMIN = {400, 401, 403, 404, 409, 413, 429, 502, 503}
-_SSE: dict[str, Any] = {"text/event-stream": {}}
+_RETRY_AFTER = {
+    "retry-after": {"description": "seconds to wait", "schema": {"type": "string"}},
+}
+_ERROR_REFS = {
+    "anthropic": {"$ref": "#/components/schemas/Error"},
+    "openai": {"$ref": "#/components/schemas/OpenAIError"},
+    "either": {
+        "anyOf": [
+            {"$ref": "#/components/schemas/Error"},
+            {"$ref": "#/components/schemas/OpenAIError"},
+        ]
+    },
+}
+_EVENT: dict[str, Any] = {
+    "title": "ServerSentEvent",
+    "type": "object",
+    "required": ["data"],
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
+_SSE: dict[str, Any] = {"text/event-stream": {"schema": _EVENT}}
+_JSON_OR_SSE: dict[str, Any] = {"application/json": {"schema": {"type": "object"}}, **_SSE}
+_STREAMED = {"/chat": _SSE, "/v1/messages": _JSON_OR_SSE, "/v1/chat/completions": _JSON_OR_SSE}
 
 
-def _statuses(path: str) -> set[int]:
-    if path in ("/v1/messages", "/chat", "/v1/messages/count_tokens"):
-        return _UPSTREAM
-    if path.startswith("/admin/"):
-        return _ADMIN
-    if path.startswith("/v1/"):
-        return _TENANT
-    if path.startswith("/webhooks/"):
-        return {400, 413, 503}
-    if path == "/readyz":
-        return {503}
-    return set()
-
-
-def _error_response(status: int) -> dict[str, Any]:
-    return {
+def _error_response(status: int, errors: str) -> dict[str, Any]:
+    response: dict[str, Any] = {
         "description": _WHAT.get(status, "error"),
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "content": {"application/json": {"schema": _ERROR_REFS[errors]}},
     }
+    if status in (429, 503, 529):
+        response["headers"] = _RETRY_AFTER
+    return response
 
 
 def _hoist_defs(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
@@ -71,17 +111,56 @@ def _hoist_defs(operation: dict[str, Any], schemas: dict[str, Any]) -> None:
         schemas.update(media.get("schema", {}).pop("$defs", {}))
 
 
-def _fix_operation(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> None:
+def _fix_operation(
+    method: str, path: str, operation: dict[str, Any], schemas: dict[str, Any]
+) -> None:
     _hoist_defs(operation, schemas)
+    doc = route_doc(method, path)
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
-    for status in sorted(_statuses(path)):
-        responses.setdefault(str(status), _error_response(status))
+    for status in sorted(doc.statuses | EDGE):
+        responses.setdefault(str(status), _error_response(status, doc.errors))
+    if doc.security is not None:
+        operation["security"] = _SECURITY[doc.security]
     ok = responses.get("200")
-    if ok is not None and path == "/chat":
-        ok["content"] = _SSE
-    elif ok is not None and path == "/v1/messages":
-        ok["content"] = {"application/json": {"schema": {"type": "object"}}, **_SSE}
+    if ok is not None and path in _STREAMED:
+        ok["content"] = _STREAMED[path]
+    if ok is not None and doc.ok is not None:
+        ok["content"] = doc.ok
+    if ok is not None and doc.created:
+        responses["201"] = {**ok, "description": "created"}
+
+
+# Created ids and the operations that take them (OpenAPI links: stateful tests follow them).
+# An uploaded file's content is not downloadable (only files the upstream creates are, as at
+# Anthropic: 400), so no link leads from an upload to /content.
+_FILE = "/v1/files/{file_id}"
+_BATCH = "/v1/messages/batches/{batch_id}"
+_LINKS: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {
+    ("post", "/v1/files"): (
+        "file_id",
+        [("get", _FILE), ("delete", _FILE)],
+    ),
+    ("post", "/v1/messages/batches"): (
+        "batch_id",
+        [("get", _BATCH), ("get", _BATCH + "/results"), ("post", _BATCH + "/cancel")],
+    ),
+}
+
+
+def _add_links(paths: dict[str, Any]) -> None:
+    for (method, path), (param, targets) in _LINKS.items():
+        ok = paths.get(path, {}).get(method, {}).get("responses", {}).get("200")
+        if ok is None:
+            continue
+        for target_method, target in targets:
+            operation = paths.get(target, {}).get(target_method)
+            if operation is None or "operationId" not in operation:
+                continue
+            ok.setdefault("links", {})[operation["operationId"]] = {
+                "operationId": operation["operationId"],
+                "parameters": {param: "$response.body#/id"},
+            }
 
 
 def truthful_openapi(app: FastAPI) -> dict[str, Any]:
@@ -91,10 +170,13 @@ def truthful_openapi(app: FastAPI) -> dict[str, Any]:
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
     schemas["Error"] = ERROR_SCHEMA
+    schemas["OpenAIError"] = OPENAI_ERROR_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
     for path, item in doc.get("paths", {}).items():
-        for operation in item.values():
+        for method, operation in item.items():
             if isinstance(operation, dict) and "responses" in operation:
-                _fix_operation(path, operation, schemas)
+                _fix_operation(method, path, operation, schemas)
+    _add_links(doc.get("paths", {}))
     return doc
 
 

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from api.auth.tenant import Caller
 from api.errors import REQUEST_ID_HEADER
 from api.http.body import read_body
+from api.http.docs import CHAT_COMPLETIONS_BODY, json_body
 from api.http.forwarding import forwarded_headers
 from api.ledger.metered import MeteredRequest
 from api.openai.errors import error_json, translate_error_body
@@ -41,7 +42,9 @@ def _refused(status: int, body: bytes, headers: dict[str, str], rid: str) -> Res
     return json_response(openai_status, openai_body, {**kept, REQUEST_ID_HEADER: rid})
 
 
-@router.post("/v1/chat/completions", response_model=None)
+@router.post(
+    "/v1/chat/completions", response_model=None, openapi_extra=json_body(CHAT_COMPLETIONS_BODY)
+)
 async def chat_completions(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     chat = translate_request(parse_strict_object(raw))

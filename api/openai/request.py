@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from api.inputs import MAX_USER_ID_LENGTH, text_problem
+from api.inputs import MAX_USER_ID_LENGTH, text_problem, whole_number
 from api.openai.capabilities import Capabilities, capabilities
 from api.openai.errors import OpenAIRequestError, UnsupportedParameter
 from api.openai.messages import convert_messages
@@ -74,6 +74,8 @@ _MAPPED = frozenset(
         "web_search_options",
     }
 )
+
+_MAX_TOKENS = 2**31 - 1  # as on /v1/messages
 
 
 @dataclass(frozen=True)
@@ -209,9 +211,10 @@ def _max_tokens(body: dict[str, Any]) -> int | None:
         value = body.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise OpenAIRequestError(f"{name}: must be a positive integer", name)
-        values[name] = value
+        number = whole_number(value)
+        if number is None or not 1 <= number <= _MAX_TOKENS:
+            raise OpenAIRequestError(f"{name}: must be an integer from 1 to {_MAX_TOKENS}", name)
+        values[name] = number
     if len(set(values.values())) > 1:
         raise OpenAIRequestError(
             "max_tokens and max_completion_tokens disagree; send one", "max_tokens"

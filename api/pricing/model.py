@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
+from api.inputs import MODEL_ID_PATTERN, clip, text_problem, whole_number
 from api.money import format_usd
 
 __all__ = ["ModelPrice", "PriceError", "Rates", "Tier", "parse_price", "price_to_json"]
@@ -22,8 +23,19 @@ EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 RATE_FIELDS = ("input", "output", "cache_write_5m", "cache_write_1h", "cache_read")
 _DEFAULT_FACTORS = {"cache_write_5m": Decimal("1.25"), "cache_write_1h": Decimal(2)}
 _DEFAULT_READ = Decimal("0.1")
-_MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@\-\[\]]{0,127}")
+_MODEL_ID = re.compile(MODEL_ID_PATTERN)
 _MAX_RATE = Decimal(10) ** 6
+RATE_QUANTUM = Decimal("1E-12")
+"""Rates and multipliers have at most 12 decimal places (derived ones are rounded to it), so
+everything stored reads back under the same rules."""
+MAX_PRICE_TEXT = 2000  # display_name, note, source
+MAX_GEO_LENGTH = 64
+RATE_TEXT = r"^(0|[1-9][0-9]{0,5})(\.[0-9]{1,12})?$"
+"""A rate as a decimal string: digits without leading zeros, an optional fraction of up to 12
+digits; below 10^6."""
+POSITIVE_RATE_TEXT = r"^([1-9][0-9]{0,5}(\.[0-9]{1,12})?|0\.[0-9]{0,11}[1-9])$"
+"""The documented form of a rate that must be above 0."""
+_RATE_TEXT = re.compile(RATE_TEXT)
 _KEYS = frozenset(
     {
         "model",
@@ -124,8 +136,13 @@ def parse_price(raw: Mapping[str, object], model: str | None = None) -> ModelPri
     if len({t.above_input_tokens for t in tiers}) != len(tiers):
         raise PriceError(f"{where}: tiers: two tiers share a threshold")
     geo = raw.get("geo_multipliers", {})
-    if not isinstance(geo, Mapping) or not all(isinstance(k, str) and k for k in geo):
-        raise PriceError(f"{where}: geo_multipliers: expected an object of geo -> multiplier")
+    if not isinstance(geo, Mapping) or not all(
+        isinstance(k, str) and text_problem(k, MAX_GEO_LENGTH) is None for k in geo
+    ):
+        raise PriceError(
+            f"{where}: geo_multipliers: expected an object of geo (1 to {MAX_GEO_LENGTH} "
+            "characters, no control characters) -> multiplier"
+        )
     return ModelPrice(
         model=name,
         base=_rates(where, raw),
@@ -186,14 +203,19 @@ def _rates(where: str, raw: Mapping[str, object]) -> Rates:
     for name in ("cache_write_5m", "cache_write_1h"):
         given = raw.get(name)
         values[name] = (
-            values["input"] * _DEFAULT_FACTORS[name]
+            (values["input"] * _DEFAULT_FACTORS[name]).quantize(RATE_QUANTUM)
             if given is None
             else _decimal(f"{where}: {name}", given)
         )
     read = raw.get("cache_read")
     values["cache_read"] = (
-        values["input"] * _DEFAULT_READ if read is None else _decimal(f"{where}: cache_read", read)
+        (values["input"] * _DEFAULT_READ).quantize(RATE_QUANTUM)
+        if read is None
+        else _decimal(f"{where}: cache_read", read)
     )
+    for name, value in values.items():  # a rate derived from the input rate is bounded too
+        if value >= _MAX_RATE:
+            raise PriceError(f"{where}: {name}: {value} (from the input rate) is not below 1000000")
     return Rates(**{k: v + 0 for k, v in values.items()})
 
 
@@ -203,8 +225,8 @@ def _tier(where: str, raw: object) -> Tier:
     extra = sorted(set(raw) - {"above_input_tokens", *RATE_FIELDS})
     if extra:
         raise PriceError(f"{where}: unknown field(s) {', '.join(extra)}")
-    threshold = raw.get("above_input_tokens")
-    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+    threshold = whole_number(raw.get("above_input_tokens"))
+    if threshold is None or threshold <= 0:
         raise PriceError(f"{where}: above_input_tokens: expected a positive integer")
     return Tier(threshold, _rates(where, raw))
 
@@ -234,6 +256,9 @@ def _text(where: str, raw: Mapping[str, object], name: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise PriceError(f"{where}: {name}: expected a string")
+    problem = text_problem(value, MAX_PRICE_TEXT)
+    if problem is not None:
+        raise PriceError(f"{where}: {name}: {problem}")
     return value
 
 
@@ -262,13 +287,17 @@ def _optional(
 def _decimal(where: str, value: object, positive: bool = False) -> Decimal:
     """A non-negative amount from a decimal string or a JSON number (read through ``str``)."""
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise PriceError(f"{where}: expected a decimal string or a number, got {value!r}")
+        raise PriceError(f"{where}: expected a decimal string or a number, got {clip(value)}")
+    if isinstance(value, str) and not _RATE_TEXT.fullmatch(value):
+        raise PriceError(f'{where}: expected a decimal string such as "3.75", got {clip(value)}')
     try:
-        amount = Decimal(str(value).strip())
+        amount = Decimal(str(value))
     except InvalidOperation:
         raise PriceError(f"{where}: expected a decimal string or a number, got {value!r}") from None
     if not amount.is_finite() or amount < 0 or amount >= _MAX_RATE:
         raise PriceError(f"{where}: must be a finite amount between 0 and 1000000")
+    if amount != amount.quantize(RATE_QUANTUM):
+        raise PriceError(f"{where}: must have at most 12 decimal places")
     if positive and amount == 0:
         raise PriceError(f"{where}: must be above 0")
     return amount + 0

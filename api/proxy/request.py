@@ -8,7 +8,7 @@ from typing import Any
 
 from api.errors import InvalidRequest, NotFound
 from api.http.jsonbody import parse_json_object
-from api.inputs import check_user_id, clip
+from api.inputs import check_user_id, clip, whole_number
 from api.keys.principal import Principal
 from api.pricing.book import PriceBook
 from api.pricing.resolve import Resolved, resolve, unknown_model_message
@@ -38,9 +38,10 @@ def check_model(value: object, field: str = "model") -> str:
 
 
 def check_max_tokens(value: object, field: str = "max_tokens") -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TOKENS_BOUND:
+    number = whole_number(value)
+    if number is None or not 1 <= number <= MAX_TOKENS_BOUND:
         raise InvalidRequest(f"{field}: must be an integer from 1 to {MAX_TOKENS_BOUND}")
-    return value
+    return number
 
 
 def check_tools(body: dict[str, Any]) -> None:
@@ -54,10 +55,10 @@ def check_tools(body: dict[str, Any]) -> None:
     for i, tool in enumerate(tools):
         if not isinstance(tool, dict):
             raise InvalidRequest(f"tools.{i}: must be an object")
-        uses = tool.get("max_uses")
-        if uses is None:
+        if tool.get("max_uses") is None:
             continue
-        if isinstance(uses, bool) or not isinstance(uses, int) or uses < 1:
+        uses = whole_number(tool["max_uses"])
+        if uses is None or uses < 1:
             raise InvalidRequest(f"tools.{i}.max_uses: must be a positive integer")
         total += uses
         if total > MAX_WEB_SEARCHES:

@@ -7,33 +7,14 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from api.auth.admin import require_admin
 from api.reports.http import csv_response
-from api.reports.params import parse_report
+from api.reports.params import ADMIN_PARAMS, parse_report, report_parameters
 from api.reports.query import Format
 from api.reports.repository import usage_csv, usage_report
 from api.state import State
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
 
-_PARAMETERS = [
-    {
-        "name": name,
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string"},
-        "description": doc,
-    }
-    for name, doc in (
-        ("tenant_id", "only this tenant"),
-        ("user", "only this end user (external id), in every tenant unless tenant_id is set"),
-        ("model", "only this model id"),
-        ("key_id", "only this API key"),
-        ("endpoint", "only this endpoint: messages | chat | chat_completions | batch"),
-        ("from", "ISO 8601 date or datetime, UTC, inclusive"),
-        ("to", "ISO 8601 date or datetime, UTC, exclusive"),
-        ("group_by", "tenant | user | model | key | day | endpoint"),
-        ("format", "json (default) | csv"),
-    )
-]
+_PARAMETERS = report_parameters(ADMIN_PARAMS)
 
 
 @router.get("/usage", response_model=None, openapi_extra={"parameters": _PARAMETERS})

@@ -11,6 +11,7 @@ from typing import TypeVar
 from starlette.datastructures import QueryParams
 
 from api.errors import InvalidRequest
+from api.inputs import INSTANT_PATTERN, check_text, text_schema
 from api.reports.query import Filters, Format, GroupBy, ReportQuery, Window
 
 ADMIN_PARAMS = frozenset(
@@ -33,9 +34,7 @@ def _one(params: QueryParams, name: str) -> str | None:
 
 def _text(params: QueryParams, name: str, most: int = _MAX_TEXT) -> str | None:
     value = _one(params, name)
-    if value is not None and not (0 < len(value) <= most):
-        raise InvalidRequest(f"{name}: must be 1 to {most} characters")
-    return value
+    return None if value is None else check_text(value, name, most)
 
 
 def _uuid(params: QueryParams, name: str) -> uuid.UUID | None:
@@ -79,6 +78,37 @@ def _choice(params: QueryParams, name: str, kind: type[E], default: E | None) ->
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
         raise InvalidRequest(f"{name}: must be one of {allowed}; got {value[:64]!r}") from None
+
+
+_PARAMETER_DOCS: dict[str, tuple[str, dict[str, object]]] = {
+    "tenant_id": ("only this tenant", {"type": "string", "format": "uuid"}),
+    "user": ("only this end user (external id)", text_schema(_MAX_TEXT)),
+    "model": ("only this model id", text_schema(_MAX_TEXT)),
+    "key_id": ("only this API key", {"type": "string", "format": "uuid"}),
+    "endpoint": (
+        "only this endpoint: messages, chat, chat_completions, batch",
+        text_schema(_MAX_ENDPOINT),
+    ),
+    "from": (
+        "ISO 8601 date or datetime, UTC, inclusive",
+        {"type": "string", "pattern": INSTANT_PATTERN},
+    ),
+    "to": (
+        "ISO 8601 date or datetime, UTC, exclusive; later than from",
+        {"type": "string", "pattern": INSTANT_PATTERN},
+    ),
+    "group_by": ("how rows are grouped", {"enum": [g.value for g in GroupBy]}),
+    "format": ("json (default) or csv", {"enum": [f.value for f in Format]}),
+}
+
+
+def report_parameters(names: Collection[str]) -> list[dict[str, object]]:
+    """The OpenAPI query parameters of a report route that accepts `names`."""
+    return [
+        {"name": name, "in": "query", "required": False, "description": doc, "schema": schema}
+        for name, (doc, schema) in _PARAMETER_DOCS.items()
+        if name in names
+    ]
 
 
 def parse_report(

@@ -162,6 +162,9 @@ async def _load(
         progress(f"ledger rows: {last + 1:,} / {plan.rows:,}")
 
 
+KEY_SPEND_TRIGGER = "usage_ledger_key_spend"
+
+
 async def _drop_indexes(conn: AsyncConnection, table: str) -> list[str]:
     """Drop a table's foreign keys, indexes and (if nothing references it) primary key; return
     the statements that put them back."""
@@ -187,7 +190,12 @@ async def seed(
     restore = []
     for table in sql.BULK_TABLES if plan.bulk else ():
         restore += await _drop_indexes(conn, table)
+    # The seeded keys are new and have no budget, so the key-spend trigger (deferred to commit)
+    # has nothing to do for these rows; left on, its queued events would also forbid the
+    # ALTER TABLEs that restore the indexes in this same transaction.
+    await _exec(conn, f"ALTER TABLE usage_ledger DISABLE TRIGGER {KEY_SPEND_TRIGGER}")
     await _load(conn, plan, progress, SEED_PRICE_VERSION)
+    await _exec(conn, f"ALTER TABLE usage_ledger ENABLE TRIGGER {KEY_SPEND_TRIGGER}")
     progress("rebuilding the rollups and the spend counters of the seeded tenants")
     for statement in sql.REBUILD:
         await _exec(conn, statement, tenant_ids)

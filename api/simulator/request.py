@@ -110,7 +110,9 @@ def parse_request(raw: bytes, *, count_only: bool) -> SimRequest:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid("model: Field required (a non-empty string)")
-    max_tokens = body.get("max_tokens", 0 if count_only else None)
+    given = body.get("max_tokens", 0 if count_only else None)
+    # JSON integers: 1024.0 is one (Anthropic's validation reads it as 1024)
+    max_tokens = int(given) if isinstance(given, float) and given.is_integer() else given
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int):
         raise invalid("max_tokens: Field required (a positive integer)")
     if max_tokens < 1 and not count_only:

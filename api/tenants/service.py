@@ -9,7 +9,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.models import Plan, Tenant
-from api.errors import Conflict, InvalidRequest, NotFound
+from api.errors import Conflict, NotFound
 from api.inputs import MAX_NAME_LENGTH, check_text, clip
 
 
@@ -22,7 +22,7 @@ async def create_tenant(session: AsyncSession, name: str, plan_code: str = "free
     """A new tenant; names are unique (uq_tenants_name), so a taken one raises TenantNameTaken."""
     name = check_text(name.strip(), "name", MAX_NAME_LENGTH)
     if await session.get(Plan, plan_code) is None:
-        raise InvalidRequest(f"plan: unknown plan {clip(plan_code)}")
+        raise NotFound(f"plan: unknown plan {clip(plan_code)}")
     inserted = await session.execute(
         insert(Tenant)
         .values(id=uuid.uuid4(), name=name, plan_code=plan_code)

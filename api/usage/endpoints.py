@@ -12,7 +12,7 @@ from starlette.datastructures import QueryParams
 
 from api.auth.tenant import Caller
 from api.reports.http import csv_response
-from api.reports.params import TENANT_PARAMS, parse_report
+from api.reports.params import TENANT_PARAMS, parse_report, report_parameters
 from api.reports.query import Format
 from api.state import State
 from api.usage import repository
@@ -22,7 +22,24 @@ from api.usage.service import current_usage
 router = APIRouter(tags=["tenant"])
 
 
-@router.get("/v1/usage", response_model=None, responses={200: {"model": TenantUsage}})
+_PARAMETERS = [
+    *report_parameters(TENANT_PARAMS),
+    {
+        "name": "_",
+        "in": "query",
+        "required": False,
+        "description": "ignored (a cache-buster)",
+        "schema": {"type": "string"},
+    },
+]
+
+
+@router.get(
+    "/v1/usage",
+    response_model=None,
+    responses={200: {"model": TenantUsage}},
+    openapi_extra={"parameters": _PARAMETERS},
+)
 async def get_usage(request: Request, caller: Caller, state: State) -> Response:
     # Every parameter is checked, so `?tenant_id=<other>` or a typo is a 400, never ignored;
     # only `_`, the usual cache-buster, is let through.

@@ -1,21 +1,31 @@
 """Property-based fuzz of the request parsers (issue 10, "no 500 from any client input"):
 `/v1/messages`, `/chat` and the admin bodies get arbitrary JSON, near-valid bodies with hostile
-values, and raw byte strings; no answer may be a 5xx. Runs against a real gateway (uvicorn
-thread, simulated upstream, real Postgres); about 2,400 cases in all."""
+values, and raw byte strings; no answer may be a 5xx. About 2,200 cases in all, against one
+real app for the whole module (real Postgres, the simulated upstream over HTTP, the app's own
+lifespan and middleware) driven in process through httpx's ASGI transport: no socket or server
+thread per request, so the cases cost what the parsers cost. Socket-level behaviour (head size,
+timeouts) is tested against a real server in test_edge_limits.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from api.main import create_app
 from tests.http.conftest import ADMIN_TOKEN
-from tests.support import Gateway, TenantKey
+from tests.pg import admin, new_name, with_database
+from tests.support import gateway_settings
 
 FUZZ = settings(
     max_examples=400,
@@ -38,7 +48,7 @@ scalars = st.one_of(
 json_values = st.recursive(
     scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(hostile_text, inner, max_size=4),
-    max_leaves=12,
+    max_leaves=8,
 )
 messages = st.one_of(
     json_values,
@@ -96,40 +106,89 @@ def _no_server_error(response: httpx.Response) -> None:
     assert response.status_code < 500, (response.status_code, response.text[:500])
 
 
-@pytest.fixture
-def tenant_client(gateway: Gateway, tenant: TenantKey) -> httpx.Client:
-    return httpx.Client(base_url=gateway.url, headers={"x-api-key": tenant.key}, timeout=30)
+@dataclass
+class InProcess:
+    """The app, its event loop, and clients that reach it through the ASGI transport."""
+
+    app: FastAPI
+    loop: asyncio.AbstractEventLoop
+    tenant: httpx.AsyncClient
+    admin: httpx.AsyncClient
+
+    def send(self, client: httpx.AsyncClient, method: str, path: str, body: bytes) -> int:
+        response = self.loop.run_until_complete(client.request(method, path, content=body))
+        _no_server_error(response)
+        return response.status_code
 
 
-@pytest.fixture
-def admin_client(admin_gateway: Gateway) -> httpx.Client:
-    headers = {"authorization": f"Bearer {ADMIN_TOKEN}"}
-    return httpx.Client(base_url=admin_gateway.url, headers=headers, timeout=30)
+async def _tenant_key(client: httpx.AsyncClient) -> str:
+    tenant = await client.post("/admin/tenants", json={"name": "fuzz"})
+    key = await client.post(f"/admin/tenants/{tenant.json()['id']}/keys", json={})
+    return str(key.json()["key"])
 
 
-def test_messages_never_answers_5xx(tenant_client: httpx.Client) -> None:
+@pytest.fixture(scope="module")
+def fuzzed(
+    pg_server: str, template_db: str, simulator: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcess]:
+    loop = asyncio.new_event_loop()
+    name = new_name("tollgate_fuzz")
+    loop.run_until_complete(admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"'))
+    data_dir: Path = tmp_path_factory.mktemp("fuzz")
+    app = create_app(
+        gateway_settings(data_dir, simulator, admin_token=ADMIN_TOKEN),
+        with_database(pg_server, name),
+    )
+    lifespan = app.router.lifespan_context(app)
+    loop.run_until_complete(lifespan.__aenter__())
+    transport = httpx.ASGITransport(app=app)
+    base = "http://fuzz.test"
+    admin_client = httpx.AsyncClient(
+        transport=transport, base_url=base, headers={"authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    key = loop.run_until_complete(_tenant_key(admin_client))
+    tenant_client = httpx.AsyncClient(
+        transport=transport, base_url=base, headers={"x-api-key": key}
+    )
+    try:
+        yield InProcess(app, loop, tenant_client, admin_client)
+        pool = app.state.tollgate.engine.pool
+        assert pool.checkedout() == 0, "database connections still checked out"
+    finally:
+        for client in (tenant_client, admin_client):
+            loop.run_until_complete(client.aclose())
+        loop.run_until_complete(lifespan.__aexit__(None, None, None))
+        leftover = asyncio.all_tasks(loop)  # e.g. SSE responses' shutdown watchers
+        for task in leftover:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+        loop.run_until_complete(admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        loop.close()
+
+
+def test_messages_never_answers_5xx(fuzzed: InProcess) -> None:
     @FUZZ
     @given(body=st.one_of(messages_bodies.map(_encode), raw_bodies))
     def check(body: bytes) -> None:
-        _no_server_error(tenant_client.post("/v1/messages", content=body))
+        fuzzed.send(fuzzed.tenant, "POST", "/v1/messages", body)
 
     check()
 
 
-def test_chat_never_answers_5xx(tenant_client: httpx.Client) -> None:
+def test_chat_never_answers_5xx(fuzzed: InProcess) -> None:
     @FUZZ
     @given(body=st.one_of(chat_bodies.map(_encode), raw_bodies))
     def check(body: bytes) -> None:
-        _no_server_error(tenant_client.post("/chat", content=body))
+        fuzzed.send(fuzzed.tenant, "POST", "/chat", body)
 
     check()
 
 
-def test_count_tokens_never_answers_5xx(tenant_client: httpx.Client) -> None:
+def test_count_tokens_never_answers_5xx(fuzzed: InProcess) -> None:
     @settings(FUZZ, max_examples=200)
     @given(body=st.one_of(messages_bodies.map(_encode), raw_bodies))
     def check(body: bytes) -> None:
-        _no_server_error(tenant_client.post("/v1/messages/count_tokens", content=body))
+        fuzzed.send(fuzzed.tenant, "POST", "/v1/messages/count_tokens", body)
 
     check()
 
@@ -155,8 +214,11 @@ admin_fields = st.dictionaries(
 )
 
 
-def test_admin_bodies_never_answer_5xx(admin_client: httpx.Client) -> None:
-    tenant_id = admin_client.post("/admin/tenants", json={"name": "fuzz"}).json()["id"]
+def test_admin_bodies_never_answer_5xx(fuzzed: InProcess) -> None:
+    created = fuzzed.loop.run_until_complete(
+        fuzzed.admin.post("/admin/tenants", json={"name": "admin fuzz"})
+    )
+    tenant_id = created.json()["id"]
     paths = [
         ("POST", "/admin/tenants"),
         ("PATCH", f"/admin/tenants/{tenant_id}"),
@@ -173,6 +235,6 @@ def test_admin_bodies_never_answer_5xx(admin_client: httpx.Client) -> None:
     )
     def check(target: tuple[str, str], body: bytes) -> None:
         method, path = target
-        _no_server_error(admin_client.request(method, path, content=body))
+        fuzzed.send(fuzzed.admin, method, path, body)
 
     check()

@@ -12,13 +12,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import uvicorn
+from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -204,3 +205,15 @@ async def settled_rows(
 
     await wait_until(ready, timeout_s)
     return rows
+
+
+def walk_routes(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
+    """(method, path) of every API route, through included routers (FastAPI keeps them as
+    wrappers around the original router)."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            for method in route.methods:
+                yield method, prefix + route.path
+        elif hasattr(route, "original_router"):
+            inner = prefix + getattr(route.include_context, "prefix", "")
+            yield from walk_routes(route.original_router.routes, inner)

@@ -6,11 +6,11 @@ interval."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Path, Response
+from fastapi import APIRouter, Depends, Path, Response
 
-from api.auth.admin import Admin, require_admin
+from api.auth.admin import Admin, AdminJsonObject, require_admin
 from api.errors import InvalidRequest
 from api.http.docs import json_body
 from api.inputs import MODEL_ID_PATTERN
@@ -50,7 +50,7 @@ async def put_model_price(
     response: Response,
     state: State,
     admin: Admin,
-    body: dict[str, Any] = Body(...),  # noqa: B008 - FastAPI's way to take a JSON object
+    body: AdminJsonObject,
 ) -> dict[str, object]:
     book = state.prices.book
     canonical = book.canonical(model) or model  # a PUT to an alias changes its model
@@ -76,7 +76,7 @@ async def recost_model(
     model: ModelId,
     state: State,
     admin: Admin,
-    body: dict[str, Any] = Body(...),  # noqa: B008
+    body: AdminJsonObject,
 ) -> dict[str, object]:
     """`{"from", "to"}` (ISO dates or datetimes, UTC; `to` exclusive) → the recorded re-cost."""
     bounds = []

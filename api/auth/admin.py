@@ -22,7 +22,7 @@ from api.audit import Actor
 from api.auth.admin_tokens import find_token, looks_like_token
 from api.db.errors import DB_ERRORS, unavailable
 from api.errors import REQUEST_ID_HEADER, AuthenticationFailed, PermissionDenied, request_id_of
-from api.http.jsonbody import validate_body
+from api.http.jsonbody import parse_json_object, validate_body
 from api.http.throttle import Throttle, client_address
 from api.state import AppState, State
 
@@ -97,3 +97,12 @@ def admin_body(model: type[M]) -> Any:
         return validate_body(model, await request.body())
 
     return Depends(read_admin_body)
+
+
+async def _admin_json_object(request: Request, _: Admin) -> dict[str, Any]:
+    return parse_json_object(await request.body())
+
+
+AdminJsonObject = Annotated[dict[str, Any], Depends(_admin_json_object)]
+"""The request body as a JSON object (strictly parsed), read only after the admin check: for
+routes whose body is validated by the domain, not by a pydantic model."""

@@ -12,34 +12,21 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi.routing import APIRoute
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
 from tests.billing.conftest import ADMIN, KEY_ID, KEY_SECRET, billing_settings, subscribe
 from tests.fakes.razorpay import FakeRazorpay, start_fake_razorpay
-from tests.support import Gateway, gateway_settings
+from tests.support import Gateway, gateway_settings, walk_routes
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def _walk(routes: list[Any], prefix: str = "") -> Iterator[tuple[str, str]]:
-    """(method, path) of every API route, through included routers (FastAPI keeps them as
-    wrappers around the original router)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            for method in route.methods:
-                yield method, prefix + route.path
-        elif hasattr(route, "original_router"):
-            inner = prefix + getattr(route.include_context, "prefix", "")
-            yield from _walk(route.original_router.routes, inner)
 
 
 def _write_routes() -> set[tuple[str, str]]:
     settings = gateway_settings(Path(tempfile.mkdtemp()), "http://127.0.0.1:1")
     app = create_app(settings, "postgresql+asyncpg://x/y")
-    routes = set(_walk(app.routes))
+    routes = set(walk_routes(app.routes))
     assert ("GET", "/admin/tenants") in routes  # the walk finds the admin routes at all
     return {(m, p) for m, p in routes if p.startswith("/admin") and m in WRITES}
 

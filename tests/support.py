@@ -193,14 +193,16 @@ async def wait_until(
 
 
 async def settled_rows(
-    engine: AsyncEngine, count: int, timeout_s: float = 60.0
+    engine: AsyncEngine, count: int, timeout_s: float = 60.0, tenant_id: uuid.UUID | None = None
 ) -> list[dict[str, Any]]:
-    """The ledger once `count` rows exist and none is still in flight."""
+    """The ledger (of one tenant, if given) once `count` rows exist and none is in flight."""
     rows: list[dict[str, Any]] = []
 
     async def ready() -> bool:
         nonlocal rows
         rows = await ledger_rows(engine)
+        if tenant_id is not None:
+            rows = [r for r in rows if r["tenant_id"] == tenant_id]
         return len(rows) >= count and all(r["status"] != "in_flight" for r in rows)
 
     await wait_until(ready, timeout_s)

@@ -28,7 +28,19 @@ def gate() -> Iterator[UpstreamGate]:
 def two_servers(
     database_url: str, gate: UpstreamGate, tmp_path: Path
 ) -> Iterator[list[ServeProcess]]:
-    envs = [
+    servers = spawn_servers(serve_envs(database_url, gate, tmp_path))
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def serve_envs(
+    database_url: str, gate: UpstreamGate, tmp_path: Path
+) -> list[tuple[dict[str, str], Path]]:
+    """The environment (and log path) of each of the two `tollgate serve` processes."""
+    return [
         (
             {
                 "DATABASE_URL": asyncpg_dsn(database_url),
@@ -46,12 +58,6 @@ def two_servers(
         )
         for n in range(2)
     ]
-    servers = spawn_servers(envs)
-    try:
-        yield servers
-    finally:
-        for server in servers:
-            server.stop()
 
 
 async def set_limits(

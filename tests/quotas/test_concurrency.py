@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -14,9 +15,42 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.gate import UpstreamGate
-from tests.quotas.conftest import set_limits
-from tests.support import ServeProcess, make_tenant_key, settled_rows, wait_until
+from tests.gate import UpstreamGate, gated_upstream
+from tests.pg import admin, new_name, with_database
+from tests.quotas.conftest import serve_envs, set_limits
+from tests.support import ServeProcess, make_tenant_key, settled_rows, spawn_servers, wait_until
+
+# One database, one gated upstream and one pair of servers for the whole module (starting two
+# `tollgate serve` processes is most of each test's time); every test uses its own tenant.
+
+
+@pytest.fixture(scope="module")
+async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
+    name = new_name("tollgate_test")
+    await admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        await admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def gate() -> Iterator[UpstreamGate]:
+    with gated_upstream() as upstream:
+        yield upstream
+
+
+@pytest.fixture(scope="module")
+def two_servers(
+    database_url: str, gate: UpstreamGate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[ServeProcess]]:
+    servers = spawn_servers(serve_envs(database_url, gate, tmp_path_factory.mktemp("serve")))
+    try:
+        yield servers
+    finally:
+        for server in servers:
+            server.stop()
+
 
 REQUESTS = 200
 ADMITTED = 37  # the limit admits exactly this many, whatever the limit's kind
@@ -104,7 +138,7 @@ async def test_budget_admits_exactly_n_across_two_servers(
     assert statuses == {200: ADMITTED, 402: REQUESTS - ADMITTED}
     refused = next(r for r in responses if r.status_code == 402)
     assert refused.json()["error"]["type"] == "billing_error"
-    rows = await settled_rows(engine, ADMITTED, timeout_s=120)
+    rows = await settled_rows(engine, ADMITTED, timeout_s=120, tenant_id=tenant.tenant_id)
     assert len(rows) == ADMITTED and {r["status"] for r in rows} == {"ok"}
     count, total = await ledger_total(engine, tenant.tenant_id)
     assert count == ADMITTED and total <= budget
@@ -122,7 +156,7 @@ async def test_per_user_cap_admits_exactly_n(
     await set_limits(engine, tenant.tenant_id, budget=Decimal(1000), user_budget=user_budget)
     responses = await burst(two_servers, tenant.key, gate)
     assert Counter(r.status_code for r in responses) == {200: ADMITTED, 402: REQUESTS - ADMITTED}
-    await settled_rows(engine, ADMITTED, timeout_s=120)
+    await settled_rows(engine, ADMITTED, timeout_s=120, tenant_id=tenant.tenant_id)
     _, total = await ledger_total(engine, tenant.tenant_id)
     assert total <= user_budget
 
@@ -172,5 +206,5 @@ async def test_concurrency_limit_admits_exactly_n(
     assert Counter(r.status_code for r in responses) == {200: ADMITTED, 429: REQUESTS - ADMITTED}
     limited = next(r for r in responses if r.status_code == 429)
     assert limited.headers["retry-after"] == "1"
-    await settled_rows(engine, ADMITTED, timeout_s=120)
+    await settled_rows(engine, ADMITTED, timeout_s=120, tenant_id=tenant.tenant_id)
     assert await counters(engine, tenant.tenant_id) == [(Decimal(0), 0), (Decimal(0), 0)]

@@ -195,7 +195,10 @@ async def test_soft_mode_overshoot_stays_within_the_bound_over_mixed_bursts(
             break
     else:
         raise AssertionError("the budget never refused a whole burst")
-    assert total > budget  # soft mode overshot (that is what the bound is for)
+    # Soft mode let the tenant reach its budget and (usually) past it; which sizes are admitted
+    # depends on arrival order, so some walks land exactly on it. The overshoot itself is shown
+    # exactly by the tightest-case test above.
+    assert total >= budget
 
 
 async def _now(value: bool) -> bool:

@@ -34,7 +34,7 @@ def _requests(n: int, prefix: str = "r") -> list[dict[str, object]]:
 
 
 def _wait_ended(client: anthropic.Anthropic, batch_id: str) -> anthropic.types.MessageBatch:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # generous: the poll waits for the state, not a time
     while True:
         batch = client.messages.batches.retrieve(batch_id)
         if batch.processing_status == "ended" or time.monotonic() > deadline:

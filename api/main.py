@@ -32,6 +32,8 @@ from api.http.openapi import install_openapi
 from api.http.throttle import AuthThrottle
 from api.keys.principal import KeyCache
 from api.keys.usage import KeyUsage
+from api.ledger.leases import LeaseBook
+from api.ledger.leasing import Leasing
 from api.ledger.reaper import Reaper
 from api.ledger.service import Ledger
 from api.ledger.spool import Spool, owner_name
@@ -124,7 +126,10 @@ def create_app(
             owner = owner_name()
             # The heartbeat stops last (callbacks run in reverse): while this process still
             # settles its streams, no other replica may take it for dead and reap them.
-            reaper = Reaper(engine, owner, float(settings.reaper_stale_s))
+            book = LeaseBook(owner, float(settings.reaper_stale_s))
+            reaper = Reaper(
+                engine, owner, float(settings.reaper_stale_s), on_beat=book.heartbeat_sent
+            )
             await reaper.start()
             stack.push_async_callback(reaper.stop)
             writer = LedgerWriter(
@@ -132,11 +137,22 @@ def create_app(
                 Spool(settings.data_dir / "spool", owner),
                 admission_wait_s=float(settings.db_admission_wait_s),
                 write_timeout_s=float(settings.db_write_timeout_s),
+                flush_s=float(settings.ledger_flush_ms) / 1000,
+                flush_max_rows=settings.ledger_flush_max_rows,
             )
             writer.start()
-            ledger = Ledger(writer)
-            stack.push_async_callback(ledger.stop)  # settles every pump, then stops the writer
             metrics = _metrics(writer)
+            leasing = None
+            if settings.leases:
+                leasing = Leasing(
+                    engine,
+                    book,
+                    on_refill=lambda result: metrics.lease_refills.labels(result).inc(),
+                )
+                leasing.start()
+            ledger = Ledger(writer, leasing)
+            # Settles every pump, flushes, returns the leases, then stops the writer.
+            stack.push_async_callback(ledger.stop)
             ledger.observe(metrics)
             sessions = make_sessionmaker(engine)
             prices = LiveBook(engine)

@@ -124,6 +124,17 @@ class Settings(BaseSettings):
     db_write_timeout_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_DB_WRITE_TIMEOUT_S"), gt=0, le=600)
     ] = Decimal(30)
+    # Ledger batches (api/ledger/batcher.py): starts of lease-admitted requests and every
+    # settlement are written every this many ms (or every `ledger_flush_max_rows` rows).
+    # Escrow leases on the request path (api/ledger/leasing.py); off: every request reserves
+    # per request in Postgres, as before leases.
+    leases: Annotated[bool, Field(validation_alias=_env("TOLLGATE_LEASES"))] = True
+    ledger_flush_ms: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_LEDGER_FLUSH_MS"), ge=0, le=10_000)
+    ] = Decimal(5)
+    ledger_flush_max_rows: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_LEDGER_FLUSH_MAX_ROWS"), gt=0, le=100_000)
+    ] = 500
     shutdown_grace_s: Annotated[
         Decimal, Field(validation_alias=_env("TOLLGATE_SHUTDOWN_GRACE_S"), ge=0, le=86400)
     ] = Decimal(60)

@@ -148,7 +148,9 @@ class Settlement:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Settlement:
-        values = dict(raw)  # records spooled before speed/inference_geo existed lack them
+        # Records spooled before speed/inference_geo existed lack them; journal records also
+        # say their kind and tenant (api/ledger/batcher.py), which are not columns of the row.
+        values = {k: v for k, v in raw.items() if k not in ("kind", "tenant_id")}
         values["id"] = uuid.UUID(values["id"])
         values["cost_usd"] = Decimal(values["cost_usd"])
         for name in ("first_token_at", "ended_at"):
@@ -248,6 +250,7 @@ SQL_FUNCTIONS = (
     "tollgate_lease_return",
     "tollgate_reap_leases",
     "tollgate_lease_permits",
+    "tollgate_lease_refill",
     "tollgate_reserve_batch",
     "tollgate_settle_batch_result",
     "tollgate_release_batch",

@@ -38,6 +38,11 @@ _ACQUIRE = text(
     ":period_end, :want_usd, :min_usd, :want_slots, :stale)"
 )
 _RETURN = text("SELECT * FROM tollgate_lease_return(:tenant, :lease, :keep_usd, :keep_slots)")
+_REFILL = text(
+    "SELECT * FROM tollgate_lease_refill(:lease, :new, :owner, :tenant, :user, :key, "
+    ":period_start, :period_end, :want_usd, :min_usd, :want_slots, :min_slots, :want_permits, "
+    ":min_rpm, :stale)"
+)
 _PERMITS = text(
     "SELECT * FROM tollgate_lease_permits(:tenant, :key, :period_start, :period_end, :want, :stale)"
 )
@@ -56,6 +61,31 @@ class Subject:
         return Subject(self.tenant_id, None, self.period_start, self.period_end)
 
 
+@dataclass(frozen=True)
+class Standing:
+    """The limits of a lease's tenant (and end user) and where it stood at the last refill."""
+
+    mode: str  # hard | soft
+    budget: Decimal
+    spent: Decimal
+    reserved: Decimal  # every lease included
+    rpm: int
+    concurrency: int
+    in_flight: int  # leased slots included
+    user_budget: Decimal | None
+    user_spent: Decimal | None
+    live: int
+
+
+@dataclass(frozen=True)
+class Refill:
+    usd: Decimal
+    slots: int
+    permits: int
+    lost: bool
+    standing: Standing
+
+
 @dataclass
 class Lease:
     subject: Subject
@@ -71,6 +101,9 @@ class Lease:
     refilled_at: float = 0.0
     retired: bool = False
     last_used: float = 0.0
+    standing: Standing | None = None  # from the last refill (tollgate_lease_refill)
+    last_grant: Decimal = ZERO
+    last_slot_grant: int = 0
 
     @property
     def available(self) -> Decimal:
@@ -89,6 +122,7 @@ class Permits:
 
     remaining: int = 0
     expires: float = 0.0
+    granted: int = 0  # the last grant (refill ahead when few of it are left)
 
 
 @dataclass(frozen=True)
@@ -270,6 +304,80 @@ class LeaseBook:
             lease.escrow += granted
             lease.slots += slots
         return Decimal(granted), int(slots)
+
+    async def refill_for(
+        self,
+        conn: AsyncConnection,
+        subject: Subject,
+        *,
+        key: uuid.UUID | None,
+        want_usd: Decimal,
+        min_usd: Decimal,
+        want_slots: int,
+        min_slots: int,
+        want_permits: int,
+        min_rpm: int,
+    ) -> Refill | None:
+        """The request path's refill: money, slots (tenant leases) and `key`'s rpm permits,
+        and the tenant's limits, in one statement (`tollgate_lease_refill`). None when this
+        process is not trusted (its heartbeat is late)."""
+        if not self.trusted:
+            return None
+        lease = self.lease(subject)
+        sent = self._clock()
+        params = {
+            "lease": lease.id,
+            "new": not lease.exists,
+            "owner": self.owner,
+            "tenant": subject.tenant_id,
+            "user": subject.end_user_id,
+            "key": key,
+            "period_start": subject.period_start,
+            "period_end": subject.period_end,
+            "want_usd": want_usd,
+            "min_usd": min_usd,
+            "want_slots": want_slots if subject.end_user_id is None else 0,
+            "min_slots": min_slots,
+            "want_permits": want_permits if key is not None else 0,
+            "min_rpm": min_rpm,
+            "stale": self.stale_s,
+        }
+        row = (await conn.execute(_REFILL, params)).one()
+        standing = Standing(
+            mode=str(row.mode),
+            budget=Decimal(row.budget),
+            spent=Decimal(row.spent),
+            reserved=Decimal(row.reserved),
+            rpm=int(row.rpm),
+            concurrency=int(row.concurrency),
+            in_flight=int(row.in_flight),
+            user_budget=None if row.user_budget is None else Decimal(row.user_budget),
+            user_spent=None if row.user_spent is None else Decimal(row.user_spent),
+            live=int(row.live),
+        )
+        granted, slots = Decimal(row.granted_usd), int(row.granted_slots)
+        if row.lost:
+            self._retire(lease)
+            return Refill(ZERO, 0, 0, True, standing)
+        lease.standing = standing
+        lease.admitted_since = ZERO
+        lease.refilled_at = self._clock()
+        if granted or slots:
+            lease.exists = True
+            lease.escrow += granted
+            lease.slots += slots
+        lease.last_grant = granted
+        lease.last_slot_grant = slots
+        permits = int(row.permits)
+        if key is not None and permits:
+            expires = sent + float(row.permit_seconds_left) - PERMIT_MARGIN_S
+            held = self.permits.get(key)
+            if held is not None and self._clock() < held.expires:
+                held.remaining += permits
+                held.granted = permits
+            else:
+                self.permits[key] = Permits(permits, expires, permits)
+        return Refill(granted, slots, permits, False, standing)
 
     async def give_back(self, conn: AsyncConnection, lease: Lease) -> tuple[Decimal, int]:
         """Return what `lease` holds beyond its requests in flight (and a retired lease's

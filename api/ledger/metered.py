@@ -32,6 +32,7 @@ from api.pricing.cost import Usage, compute_cost
 from api.pricing.model import ModelPrice
 
 if TYPE_CHECKING:
+    from api.ledger.leases import Ticket
     from api.ledger.service import Ledger
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class CallContext:
     started_at: datetime
     started_mono: float
     headers: dict[str, str] = field(default_factory=dict)  # quota headers for the response
+    tenant_id: uuid.UUID | None = None
+    ticket: Ticket | None = None  # admitted against escrow leases (api/ledger/leases.py)
 
     def at(self, mono: float) -> datetime:
         return self.started_at + timedelta(seconds=mono - self.started_mono)
@@ -160,5 +163,5 @@ class MeteredRequest:
         self.settlement = settlement
         ttft_s = first_chunk_mono - ctx.started_mono if first_chunk_mono is not None else None
         duration_s = time.monotonic() - ctx.started_mono
-        await self._ledger.record(ctx.endpoint, settlement, duration_s=duration_s, ttft_s=ttft_s)
+        await self._ledger.record(ctx, settlement, duration_s=duration_s, ttft_s=ttft_s)
         return settlement

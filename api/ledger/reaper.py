@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,15 +55,26 @@ _TIDY = (
 
 
 class Reaper:
-    def __init__(self, engine: AsyncEngine, owner: str, stale_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        owner: str,
+        stale_after_s: float = 30.0,
+        *,
+        on_beat: Callable[[float], None] | None = None,
+    ) -> None:
         self._engine = engine
         self.owner = owner
         self.stale_after_s = stale_after_s
+        self._on_beat = on_beat  # told when a heartbeat sent at (monotonic) time t committed
         self._task: asyncio.Task[None] | None = None
 
     async def heartbeat(self) -> None:
+        sent = time.monotonic()
         async with self._engine.begin() as conn:
             await conn.execute(_HEARTBEAT, {"owner": self.owner})
+        if self._on_beat is not None:
+            self._on_beat(sent)  # the lease book trusts its leases until a margin before stale
 
     async def reap_once(self) -> int:
         """Reap what dead processes left; 0 if another replica holds the reaper lock."""

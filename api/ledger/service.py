@@ -9,9 +9,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Protocol
 
 from api.ledger.functions import OpenRequest, Reservation, Settlement
+from api.ledger.leases import Ticket
+from api.ledger.leasing import Leasing
 from api.ledger.metered import CallContext, MeteredRequest
 from api.ledger.writer import LedgerWriter
 from api.pricing.model import ModelPrice
@@ -34,19 +37,48 @@ Decide = Callable[[Reservation], dict[str, str]]
 
 
 class Ledger:
-    def __init__(self, writer: LedgerWriter) -> None:
+    def __init__(self, writer: LedgerWriter, leasing: Leasing | None = None) -> None:
         self.writer = writer
+        self.leasing = leasing
         self._observers: list[LedgerObserver] = []
         self._tasks: set[asyncio.Task[Any]] = set()
+        if leasing is not None:
+            writer.batcher.on_landed(leasing.landed)
 
     def observe(self, observer: LedgerObserver) -> None:
         self._observers.append(observer)
 
-    async def admit(self, row: OpenRequest, price: ModelPrice, decide: Decide) -> MeteredRequest:
-        """Reserve the request's cost and open its in-flight row if every limit allows (503
-        when the database does not answer), and return its owner; or raise the refusal.
-        `price` is the version in force when the request started: it prices the settlement."""
-        decision = await self.writer.open(row)
+    async def admit(
+        self,
+        row: OpenRequest,
+        price: ModelPrice,
+        decide: Decide,
+        *,
+        per_request: bool = False,
+    ) -> MeteredRequest:
+        """Admit against this process's escrow leases (no database round trip: the start row
+        is journaled and written with the next batch), or else reserve the request's cost and
+        open its in-flight row per request if every limit allows (503 when the database cannot
+        be reached, 529 when it is too busy); return the request's owner, or raise the
+        refusal. `per_request`: the key has a budget of its own (only `tollgate_reserve` checks
+        it). `price` is the version in force when the request started: it prices the
+        settlement."""
+        ticket: Ticket | None = None
+        leased = self.leasing.admit(row) if self.leasing is not None and not per_request else None
+        if leased is not None:
+            ticket, decision = leased
+            try:
+                self.writer.start_leased(row, ticket.money.id)
+            except OSError:  # the journal cannot be written: reserve per request instead
+                log.exception("journal write failed; reserving per request")
+                assert self.leasing is not None
+                self.leasing.finished(ticket, Decimal(0))
+                self.leasing.landed([], [row.id])
+                ticket = None
+        if ticket is None:
+            decision = await self.writer.open(row)
+            if self.leasing is not None:
+                self.leasing.learned(row, decision)
         for observer in self._observers:
             observer.reservation(row.endpoint, decision.outcome)
         headers = decide(decision)  # a refused request opened no row: nothing to settle
@@ -61,17 +93,26 @@ class Ledger:
             started_at=row.started_at,
             started_mono=time.monotonic(),
             headers=headers,
+            tenant_id=row.tenant_id,
+            ticket=ticket,
         )
         return MeteredRequest(self, ctx)
 
     async def record(
-        self, endpoint: str, settlement: Settlement, *, duration_s: float, ttft_s: float | None
+        self,
+        ctx: CallContext,
+        settlement: Settlement,
+        *,
+        duration_s: float,
+        ttft_s: float | None,
     ) -> None:
-        """Tell the observers, then write the row (or spool it: never raises for the
-        database)."""
+        """Tell the observers, then hand the row to the batcher (journaled now, written with
+        the next batch: never raises for the database)."""
         for observer in self._observers:
-            observer.settled(endpoint, settlement, duration_s=duration_s, ttft_s=ttft_s)
-        await self.writer.settle(settlement)
+            observer.settled(ctx.endpoint, settlement, duration_s=duration_s, ttft_s=ttft_s)
+        if ctx.ticket is not None and self.leasing is not None:
+            self.leasing.finished(ctx.ticket, settlement.cost_usd)
+        self.writer.settle(ctx.tenant_id, settlement)
 
     def track(self, task: asyncio.Task[Any]) -> None:
         """Keep a request's pump until it ends, so shutdown can wait for it."""
@@ -90,4 +131,7 @@ class Ledger:
             if late:
                 log.warning("shutdown: %d streams cut and billed for what was seen", len(late))
                 await asyncio.wait(late, timeout=self.writer.write_timeout_s + 5)
+        if self.leasing is not None:
+            await self.writer.flush()  # their settlements land: the leases keep nothing for them
+            await self.leasing.stop()
         await self.writer.stop()

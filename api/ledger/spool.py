@@ -1,14 +1,26 @@
-"""A local durable spool for settlements the database could not take.
+"""The local journal of ledger records not yet in Postgres (the spool).
 
-Each record is one JSON line, appended and fsynced before `append` returns, to a file named
-after the process that wrote it. A drainer claims a file by renaming it (atomic), replays each
-record (settling is idempotent, so a replay after a crash mid-drain counts once) and deletes it.
+Two writers share one directory and one replay:
+
+* `append`: one JSON line, fsynced before it returns, to `OWNER.jsonl` (kept for records that
+  must be durable on their own);
+* the journal (`journal`, `sync`, `landed`): the batcher (api/ledger/batcher.py) writes every
+  lease-admitted start record before the request goes upstream and every settlement, with
+  `os.write` and no fsync per record (the page cache survives a kill -9 of the process), to
+  segments `OWNER.jN.journal`; `sync` fsyncs them once per flush (a power loss can lose at most
+  the records of one flush interval). A segment is closed after about a second and deleted
+  once every record in it has landed in Postgres.
+
+Each file is named after the process that wrote it. A drainer claims a file by renaming it
+(atomic), replays each record (starts are idempotent by request id and settling only touches a
+row in flight, so a replay after a crash mid-drain counts once) and deletes it.
 Another process's file is claimed when that process closed it (a graceful stop with the
 database still down renames it `*.closed.jsonl`), when its writer is a dead process on this
 host, or once it has been quiet for `stale_after_s`."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +29,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +37,120 @@ log = logging.getLogger(__name__)
 
 
 class Spool:
-    def __init__(self, directory: Path, owner: str, stale_after_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        owner: str,
+        stale_after_s: float = 30.0,
+        *,
+        segment_s: float = 1.0,
+        segment_bytes: int = 4 << 20,
+    ) -> None:
         self.directory = directory
         self.owner = owner
         self.stale_after_s = stale_after_s
         self._lock = threading.Lock()
         self._claims = 0
+        self._segment_s = segment_s
+        self._segment_bytes = segment_bytes
+        self._segments = 0
+        self._current: _Segment | None = None
+        self._closed: dict[int, _Segment] = {}  # closed, not yet deleted
+        self._unsynced: list[_Segment] = []
+        self.journaled = 0  # records in journal segments not yet landed
+
+    # -- the journal -------------------------------------------------------------------------
+
+    def journal(self, record: dict[str, Any]) -> int:
+        """Write one record to the current segment without fsync; its segment's number (hand
+        it to `landed` once the record is in Postgres). Runs on the event loop: one write."""
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        segment = self._current
+        now = time.monotonic()
+        if segment is None or now >= segment.until or segment.size >= self._segment_bytes:
+            segment = self._rotate(now)
+        os.write(segment.fd, line)
+        segment.size += len(line)
+        segment.outstanding += 1
+        segment.dirty = True
+        self.journaled += 1
+        return segment.number
+
+    def _rotate(self, now: float) -> _Segment:
+        old = self._current
+        if old is not None:
+            self._close_segment(old)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._segments += 1
+        path = self.directory / f"{self.owner}.j{self._segments}.journal"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        segment = _Segment(self._segments, path, fd, now + self._segment_s)
+        with self._lock:
+            self._current = segment
+            self._unsynced.append(segment)
+        return segment
+
+    def _close_segment(self, segment: _Segment) -> None:
+        self._current = None if self._current is segment else self._current
+        segment.open = False
+        self._closed[segment.number] = segment
+        if segment.outstanding == 0:
+            self._delete(segment)
+
+    def sync(self) -> None:
+        """fsync every segment written since the last sync (blocking: a worker thread). The
+        group fsync of one flush."""
+        with self._lock:
+            pending, self._unsynced = self._unsynced, []
+            if self._current is not None and self._current not in pending:
+                pending.append(self._current)
+        for segment in pending:
+            if segment.dirty or not segment.open:
+                segment.dirty = False
+                with contextlib.suppress(OSError):  # closed meanwhile: nothing left to protect
+                    os.fsync(segment.fd)
+
+    def landed(self, numbers: list[int]) -> None:
+        """Records of these segments (one number per record) are in Postgres."""
+        for number in numbers:
+            segment = self._closed.get(number)
+            if segment is None and self._current is not None and self._current.number == number:
+                segment = self._current
+            if segment is None:
+                continue
+            segment.outstanding -= 1
+            self.journaled -= 1
+            if not segment.open and segment.outstanding == 0:
+                self._delete(segment)
+        current = self._current
+        if current is not None and current.outstanding == 0 and time.monotonic() >= current.until:
+            self._close_segment(current)
+
+    def _delete(self, segment: _Segment) -> None:
+        self._closed.pop(segment.number, None)
+        with self._lock:  # never while `sync` is about to fsync it
+            if segment in self._unsynced:
+                self._unsynced.remove(segment)
+            with contextlib.suppress(OSError):
+                os.close(segment.fd)
+        with contextlib.suppress(FileNotFoundError):
+            segment.path.unlink()  # gone already if another process claimed it
+
+    def close_journal(self) -> None:
+        """Close every segment's file (shutdown); records not landed stay on disk."""
+        for segment in [*self._closed.values(), *([self._current] if self._current else [])]:
+            with contextlib.suppress(OSError):
+                os.fsync(segment.fd)
+            with contextlib.suppress(OSError):
+                os.close(segment.fd)
+            if segment.outstanding == 0:
+                with contextlib.suppress(FileNotFoundError):
+                    segment.path.unlink()
+        self._closed.clear()
+        self._current = None
+        self._unsynced = []
+
+    # -- the spool ---------------------------------------------------------------------------
 
     @property
     def _active(self) -> Path:
@@ -55,8 +176,10 @@ class Spool:
         claimed: list[Path] = []
         for path in sorted(self.directory.iterdir()):
             mine = path.name.startswith(self.owner + ".") or path.name.startswith(self.owner + "~")
-            if path.suffix not in (".jsonl", ".draining"):
+            if path.suffix not in (".jsonl", ".draining", ".journal"):
                 continue
+            if mine and path.suffix == ".journal":
+                continue  # our own batcher still owns it (and holds its records in memory)
             if mine and path.suffix == ".draining":
                 claimed.append(path)  # a drain of ours that did not finish
                 continue
@@ -88,7 +211,7 @@ class Spool:
             for n, path in enumerate(sorted(self.directory.iterdir())):
                 mine = path.name.startswith((self.owner + ".", self.owner + "~"))
                 closed = path.name.endswith(".closed.jsonl")
-                if mine and not closed and path.suffix in (".jsonl", ".draining"):
+                if mine and not closed and path.suffix in (".jsonl", ".draining", ".journal"):
                     path.rename(self.directory / f"{self.owner}~c{n}.closed.jsonl")
 
     @staticmethod
@@ -101,15 +224,30 @@ class Spool:
                     log.error("spool %s line %d is unreadable; skipped", path.name, number)
 
     def pending(self) -> int:
-        """How many records wait in the spool (for readiness and tests)."""
+        """How many records wait in the spool and the journal (for readiness, /metrics and
+        tests): our journal's records not yet landed, and every line of the other files."""
         if not self.directory.exists():
-            return 0
-        total = 0
+            return self.journaled
+        total = self.journaled
         for path in self.directory.iterdir():
-            if path.suffix in (".jsonl", ".draining"):
-                with path.open("rb") as fh:
-                    total += sum(1 for _ in fh)
+            if path.suffix == ".journal" and path.name.startswith(self.owner + "."):
+                continue  # counted above (its landed lines are not pending)
+            if path.suffix in (".jsonl", ".draining", ".journal"):
+                with contextlib.suppress(FileNotFoundError), path.open("rb") as fh:
+                    total += sum(1 for _ in fh)  # gone meanwhile: claimed and replayed
         return total
+
+
+@dataclass(eq=False)
+class _Segment:
+    number: int
+    path: Path
+    fd: int
+    until: float  # closed for new records from then on
+    size: int = 0
+    outstanding: int = 0  # records written, not yet landed
+    dirty: bool = False  # written since the last fsync
+    open: bool = True
 
 
 def host_name() -> str:

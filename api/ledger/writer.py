@@ -1,7 +1,8 @@
-"""The ledger writer: opens in-flight rows (failing closed when the database is down or too
-busy) and settles them, falling back to the durable spool when the database cannot take a
-settlement. A background loop drains the spool whenever the database answers again, and
-releases this process's orphans.
+"""The ledger writer: opens in-flight rows per request (failing closed when the database is down
+or too busy) and hands every settlement, and the start rows of lease-admitted requests, to the
+batcher (api/ledger/batcher.py), which journals them and writes them in batches. A background
+loop replays journal and spool files that no live batcher owns (a previous run's, a dead or
+closed replica's) whenever the database answers, and releases this process's orphans.
 
 Orphans: a reserve whose answer never reached us (our timeout fired after Postgres committed)
 leaves an in-flight row, a reservation and a concurrency slot that no request will settle. The
@@ -21,13 +22,15 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.errors import DB_ERRORS, unavailable
+from api.ledger.batcher import LedgerBatcher, settle_from_record, start_from_record
 from api.ledger.functions import (
     OpenRequest,
     Reservation,
     Settlement,
     own_in_flight,
     reserve,
-    settle,
+    settle_many,
+    start_leased_many,
     void,
 )
 from api.ledger.spool import Spool
@@ -44,6 +47,8 @@ class LedgerWriter:
         admission_wait_s: float = 10.0,
         write_timeout_s: float = 30.0,
         drain_interval_s: float = 2.0,
+        flush_s: float = 0.005,
+        flush_max_rows: int = 500,
     ) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.spool = spool
@@ -54,6 +59,18 @@ class LedgerWriter:
         self._open: set[uuid.UUID] = set()  # reserve sent, settlement not yet in Postgres
         self.orphans_released = 0
         self._drainer: asyncio.Task[None] | None = None
+        self.batcher = LedgerBatcher(
+            engine,
+            spool,
+            flush_s=flush_s,
+            max_rows=flush_max_rows,
+            timeout_s=write_timeout_s,
+        )
+        self.batcher.on_landed(self._landed)
+
+    def _landed(self, starts: list[uuid.UUID], settled: list[uuid.UUID]) -> None:
+        for request_id in settled:
+            self._open.discard(request_id)
 
     async def open(self, row: OpenRequest) -> Reservation:
         """Reserve and write the in-flight row (if every limit allows). A database that cannot
@@ -78,34 +95,43 @@ class LedgerWriter:
             self._open.discard(row.id)  # refused: no row was written
         return decision
 
-    async def settle(self, settlement: Settlement) -> None:
-        """Make the row final, or spool it durably. Never raises for database trouble."""
-        try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                await settle(conn, settlement)
-            self._open.discard(settlement.id)
-            return
-        except DB_ERRORS as exc:
-            log.warning(
-                "ledger write failed (%s); spooling",
-                type(exc).__name__,
-                extra={"request_id": str(settlement.id)},
-            )
-        await asyncio.to_thread(self.spool.append, settlement.to_json())
+    def start_leased(self, row: OpenRequest, lease_id: uuid.UUID) -> None:
+        """A lease-admitted request's in-flight row: journaled now, written with the next
+        batch."""
+        self.batcher.start_row(row, lease_id)
+
+    def settle(self, tenant_id: uuid.UUID | None, settlement: Settlement) -> None:
+        """Make the row final: journaled now, written with the next batch (retried until the
+        database takes it). Never raises for database trouble."""
+        self.batcher.settle(tenant_id, settlement)
 
     async def drain_spool(self) -> int:
-        """Replay spooled settlements; returns how many were applied or found already applied."""
-        done = 0
-        for path in await asyncio.to_thread(self.spool.claim):
-            records = await asyncio.to_thread(_read_all, self.spool, path)
-            async with asyncio.timeout(self._timeout * 4), self._engine.connect() as conn:
-                for record in records:
-                    settlement = Settlement.from_json(record)
-                    await settle(conn, settlement)
-                    self._open.discard(settlement.id)
-                    done += 1
+        """Replay every claimable journal and spool file (all claimed files at once: their
+        starts, then their settlements, in one transaction), then delete them; returns how many
+        records were replayed. Starts are idempotent by request id and settling only touches a
+        row still in flight, so a replay counts once however often it runs."""
+        paths = await asyncio.to_thread(self.spool.claim)
+        if not paths:
+            return 0
+        starts: dict[str, list[tuple[OpenRequest, uuid.UUID]]] = {}
+        settles: list[tuple[uuid.UUID, Settlement]] = []
+        for path in paths:
+            for record in await asyncio.to_thread(_read_all, self.spool, path):
+                if record.get("kind") == "start":
+                    row, lease_id = start_from_record(record)
+                    starts.setdefault(row.owner, []).append((row, lease_id))
+                else:
+                    tenant_id, settlement = settle_from_record(record)
+                    settles.append((tenant_id or _NIL, settlement))
+        async with asyncio.timeout(self._timeout * 4), self._engine.begin() as conn:
+            for owner, rows in sorted(starts.items()):
+                await start_leased_many(conn, owner, [r for r, _ in rows], [i for _, i in rows])
+            await settle_many(conn, settles)
+        for _, settlement in settles:
+            self._open.discard(settlement.id)
+        for path in paths:
             await asyncio.to_thread(path.unlink)
-        return done
+        return sum(len(rows) for rows in starts.values()) + len(settles)
 
     @property
     def open_requests(self) -> int:
@@ -141,17 +167,27 @@ class LedgerWriter:
     def start(self) -> None:
         self._drainer = asyncio.create_task(self._drain_forever(), name="ledger-spool-drain")
 
+    async def flush(self) -> None:
+        """Write what the batcher holds now (shutdown: before the leases are returned)."""
+        await self.batcher.stop(self._timeout)
+
     async def stop(self) -> None:
-        """Stop the drain loop and drain the spool once more (the request pumps have been
-        settled by the ledger's `stop` before this runs)."""
+        """Stop the drain loop and the batcher (flushing it), and drain the spool once more
+        (the request pumps have been settled by the ledger's `stop` before this runs)."""
         if self._drainer is not None:
             self._drainer.cancel()
             await asyncio.gather(self._drainer, return_exceptions=True)
+        await self.batcher.stop(self._timeout)
         try:
             await self.drain_spool()
         except DB_ERRORS:
-            await asyncio.to_thread(self.spool.close)
             log.warning("database down at shutdown; %d records stay spooled", self.spool.pending())
+        # Whatever is left of ours (journal segments the database did not take) is handed to
+        # the next start or another replica.
+        await asyncio.to_thread(self.spool.close)
+
+
+_NIL = uuid.UUID(int=0)
 
 
 def _read_all(spool: Spool, path: Path) -> list[dict[str, Any]]:

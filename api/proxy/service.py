@@ -92,7 +92,7 @@ async def begin(
         hard_usd=hard,
         soft_usd=soft,
     )
-    return await state.ledger.admit(row, price, enforce)
+    return await state.ledger.admit(row, price, enforce, per_request=principal.reserves_per_request)
 
 
 async def start_stream(

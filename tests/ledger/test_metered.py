@@ -25,7 +25,7 @@ from api.pricing.resolve import resolve
 from api.proxy.upstream import FirstByteTimeout, UpstreamRefused, UpstreamUnreachable
 from api.quotas.periods import calendar_month
 from api.quotas.service import enforce
-from tests.support import ledger_rows, make_tenant_key
+from tests.support import make_tenant_key, settled_rows
 
 MODEL = "claude-sonnet-4-6"
 
@@ -77,7 +77,8 @@ async def admit(
 
 
 async def only_row(engine: AsyncEngine) -> dict[str, object]:
-    [row] = await ledger_rows(engine)
+    """The one ledger row, once its settlement landed (settlements are written in batches)."""
+    [row] = await settled_rows(engine, 1)
     return row
 
 

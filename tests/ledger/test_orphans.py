@@ -99,6 +99,14 @@ async def test_reserve_committed_after_the_client_gave_up_is_released(
         metrics = (await http.get("/metrics")).text
     assert 'tollgate_shed_requests_total{reason="busy"} 2.0' in metrics
     assert "tollgate_orphans_released_total 2.0" in metrics
-    async with engine.connect() as conn:
-        statuses = (await conn.execute(text("SELECT status FROM usage_ledger"))).scalars().all()
-    assert list(statuses) == ["ok"]  # the refused requests left no row: they never ran
+    statuses: list[str] = []
+
+    async def settled() -> bool:  # settlements land in batches, shortly after the response
+        nonlocal statuses
+        async with engine.connect() as conn:
+            found = await conn.execute(text("SELECT status FROM usage_ledger"))
+            statuses = list(found.scalars().all())
+        return "in_flight" not in statuses
+
+    await wait_until(settled, timeout_s=60)
+    assert statuses == ["ok"]  # the refused requests left no row: they never ran

@@ -1,0 +1,292 @@
+"""Escrow leases on the request path: admit in memory against what this process holds
+(api/ledger/leases.py), and keep the leases topped up in the background, ahead of need.
+
+* A request whose key has a budget of its own never comes here (`tollgate_reserve` alone checks
+  key budgets). Nor does an end user whose budget status this process does not know yet: the
+  per-request path decides, and tells us (`learned`) whether the user has a budget.
+* An end user without a budget of their own is admitted against the tenant's lease. An end user
+  with one gets a lease of their own only while active (several requests within
+  `ACTIVE_WINDOW_S`); idle leases go back after `idle_s`.
+* A miss (no lease, not enough left, no slot or rpm permit) starts a refill and the request
+  reserves per request now: it never waits for a refill. A hit that leaves less than `ahead`
+  of the last grant starts a refill too.
+* Small limits get nothing (tollgate_lease_refill: concurrency below `min_slots`, rpm below
+  `min_rpm` per live process, or a remainder below `min_worst_cases` worst cases per process):
+  those tenants are decided per request, exactly as before leases. A refill that is refused
+  money gives back what the lease still holds, so nothing stays stranded near the limit.
+* The amount admitted is the request's worst case in hard mode and the estimate in soft mode
+  (the tenant's mode as of the last refill)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.db.errors import DB_ERRORS
+from api.ledger.functions import OpenRequest, Reservation
+from api.ledger.leases import ZERO, Lease, LeaseBook, Subject, Ticket
+
+log = logging.getLogger(__name__)
+
+ACTIVE_WINDOW_S = 10.0
+PERMIT_REFRESH_S = 5.0  # permits expiring sooner than this are refilled
+MAX_SLOTS = 4096
+MAX_PERMITS = 10_000
+
+
+class Leasing:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        book: LeaseBook,
+        *,
+        min_worst_cases: int = 32,
+        min_slots: int = 64,
+        min_rpm: int = 600,
+        horizon_s: float = 2.0,
+        ahead: Decimal = Decimal("0.5"),
+        idle_s: float = 15.0,
+        user_ttl_s: float = 5.0,
+        active_requests: int = 4,
+        on_refill: Callable[[str], None] | None = None,
+    ) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.book = book
+        self.min_worst_cases = min_worst_cases
+        self.min_slots = min_slots
+        self.min_rpm = min_rpm
+        self.horizon_s = horizon_s
+        self.ahead = ahead
+        self.idle_s = idle_s
+        self.user_ttl_s = user_ttl_s
+        self.active_requests = active_requests
+        self._on_refill = on_refill or (lambda result: None)
+        self._users: dict[tuple[uuid.UUID, uuid.UUID], tuple[bool, float]] = {}
+        self._hits: dict[tuple[uuid.UUID, uuid.UUID], deque[float]] = {}
+        self._refilling: set[Subject] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ticker: asyncio.Task[None] | None = None
+        self.refills = 0
+
+    # -- admission ---------------------------------------------------------------------------
+
+    def admit(self, row: OpenRequest) -> tuple[Ticket, Reservation] | None:
+        """Admit `row` against this process's leases, or None (reserve per request)."""
+        subject = self._subject(row)
+        if subject is None:
+            return None
+        money = self.book.leases.get(subject)
+        if money is None or money.standing is None:
+            if subject.end_user_id is None or self._active(row):
+                self._refill(subject, row.api_key_id, row.hard_usd)
+            return None
+        amount = row.soft_usd if money.standing.mode == "soft" else row.hard_usd
+        ticket = self.book.admit(row.id, subject, amount, row.api_key_id)
+        self._refill_ahead(subject, row.api_key_id, amount)
+        if ticket is None:
+            return None
+        return ticket, _standing(ticket)
+
+    def learned(self, row: OpenRequest, decision: Reservation) -> None:
+        """A per-request decision: remember whether its end user has a budget of their own."""
+        if row.end_user_id is None or decision.outcome not in ("ok", "user_budget"):
+            return
+        user = (row.tenant_id, row.end_user_id)
+        self._users[user] = (decision.user_budget is not None, time.monotonic() + self.user_ttl_s)
+
+    def finished(self, ticket: Ticket, cost: Decimal) -> None:
+        self.book.finished(ticket, cost)
+
+    def landed(self, starts: list[uuid.UUID], settled: list[uuid.UUID]) -> None:
+        for request_id in settled:
+            self.book.landed(request_id)
+
+    def _subject(self, row: OpenRequest) -> Subject | None:
+        tenant = Subject(row.tenant_id, None, row.period_start, row.period_end)
+        if row.end_user_id is None:
+            return tenant
+        known = self._users.get((row.tenant_id, row.end_user_id))
+        if known is None or known[1] < time.monotonic():
+            return None  # the per-request path tells us whether this user has a budget
+        has_budget, _ = known
+        return (
+            Subject(row.tenant_id, row.end_user_id, row.period_start, row.period_end)
+            if (has_budget)
+            else tenant
+        )
+
+    def _active(self, row: OpenRequest) -> bool:
+        assert row.end_user_id is not None
+        now = time.monotonic()
+        hits = self._hits.setdefault((row.tenant_id, row.end_user_id), deque())
+        hits.append(now)
+        while hits and hits[0] < now - ACTIVE_WINDOW_S:
+            hits.popleft()
+        return len(hits) >= self.active_requests
+
+    # -- refills (background) ----------------------------------------------------------------
+
+    def _refill_ahead(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
+        money = self.book.leases.get(subject)
+        slot = self.book.leases.get(subject.tenant)
+        permits = self.book.permits.get(key)
+        now = time.monotonic()
+        short = (
+            money is None
+            or money.available < max(amount, money.last_grant * self.ahead)
+            or slot is None
+            or slot.slots - slot.used_slots < max(1, int(slot.last_slot_grant * self.ahead))
+            or permits is None
+            or permits.remaining < max(1, int(permits.granted * self.ahead))
+            or permits.expires - now < PERMIT_REFRESH_S
+        )
+        if short:
+            self._refill(subject, key, amount)
+
+    def _refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
+        if subject in self._refilling or not self.book.trusted:
+            return
+        self._refilling.add(subject)
+        task = asyncio.create_task(self._run_refill(subject, key, amount), name="lease-refill")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run_refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
+        try:
+            async with self._engine.connect() as conn:
+                await self._refill_once(conn, subject, key, amount)
+                if subject.end_user_id is not None:
+                    slot = self.book.leases.get(subject.tenant)
+                    money = self.book.leases.get(subject)
+                    if money is not None and money.escrow > 0 and _few_slots(slot):
+                        await self._top_up_slots(conn, subject.tenant)
+        except DB_ERRORS as exc:
+            self._on_refill("error")
+            log.info("lease refill failed (%s); requests reserve per request", type(exc).__name__)
+        except Exception:
+            self._on_refill("error")
+            log.exception("lease refill failed")
+        finally:
+            self._refilling.discard(subject)
+
+    async def _refill_once(
+        self, conn: Any, subject: Subject, key: uuid.UUID, amount: Decimal
+    ) -> None:
+        book = self.book
+        lease = book.leases.get(subject)
+        want_usd = book.want(
+            subject, amount, horizon_s=self.horizon_s, floor=2 * self.min_worst_cases
+        )
+        slots = lease.slots if lease is not None else 0
+        permits = book.permits.get(key)
+        refill = await book.refill_for(
+            conn,
+            subject,
+            key=key,
+            want_usd=want_usd,
+            min_usd=amount * self.min_worst_cases,
+            want_slots=min(MAX_SLOTS, max(16, slots)),
+            min_slots=self.min_slots,
+            want_permits=min(MAX_PERMITS, max(64, 2 * (permits.granted if permits else 0))),
+            min_rpm=self.min_rpm,
+        )
+        self.refills += 1
+        if refill is None:
+            self._on_refill("untrusted")
+            return
+        if refill.lost:
+            self._on_refill("lost")
+            return
+        self._on_refill("granted" if refill.usd or refill.slots or refill.permits else "none")
+        lease = book.leases.get(subject)
+        if refill.usd == 0 and lease is not None and lease.exists:
+            # Refused money (near the limit): what this lease still holds beyond its requests
+            # in flight goes back, so the per-request path can use it.
+            await book.give_back(conn, lease)
+
+    async def _top_up_slots(self, conn: Any, tenant: Subject) -> None:
+        lease = self.book.leases.get(tenant)
+        await self.book.refill_for(
+            conn,
+            tenant,
+            key=None,
+            want_usd=ZERO,
+            min_usd=ZERO,
+            want_slots=min(MAX_SLOTS, max(16, lease.slots if lease is not None else 0)),
+            min_slots=self.min_slots,
+            want_permits=0,
+            min_rpm=self.min_rpm,
+        )
+
+    # -- idle returns and shutdown -----------------------------------------------------------
+
+    def start(self) -> None:
+        self._ticker = asyncio.create_task(self._tick(), name="lease-returns")
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(max(self.idle_s / 3, 0.5))
+            try:
+                async with self._engine.connect() as conn:
+                    await self.book.return_idle(conn, self.idle_s)
+                self.book.trusted  # noqa: B018 - retires every lease once the heartbeat is late
+                now = time.monotonic()
+                for user, (_, until) in list(self._users.items()):
+                    if until < now:
+                        del self._users[user]
+                for user, hits in list(self._hits.items()):
+                    if not hits or hits[-1] < now - ACTIVE_WINDOW_S:
+                        del self._hits[user]
+            except DB_ERRORS:
+                pass  # the leases stay until the database answers (or the reaper takes them)
+            except Exception:
+                log.exception("lease return failed")
+
+    async def stop(self) -> None:
+        """Give back everything not covering a request in flight (after the pumps settled and
+        their settlements landed)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        try:
+            async with asyncio.timeout(10), self._engine.connect() as conn:
+                await self.book.return_all(conn)
+        except (TimeoutError, *DB_ERRORS):  # type: ignore[misc]
+            log.warning("leases not returned at shutdown; the reaper returns them")
+
+
+def _few_slots(slot: Lease | None) -> bool:
+    return slot is None or slot.slots - slot.used_slots < max(1, slot.last_slot_grant // 2)
+
+
+def _standing(ticket: Ticket) -> Reservation:
+    """Where the tenant stands, for the quota headers of a lease-admitted request: as of the
+    last refill, with this process's unused slice and free slots not counted as used."""
+    money, slot = ticket.money, ticket.slot
+    st = money.standing or slot.standing
+    assert st is not None
+    reserved = max(st.reserved - money.available, ZERO)
+    in_flight = max(st.in_flight - (slot.slots - slot.used_slots), 0)
+    return Reservation(
+        outcome="ok",
+        retry_after=0,
+        budget=st.budget,
+        spent=st.spent,
+        reserved=reserved,
+        rpm=st.rpm,
+        rpm_used=None,
+        concurrency=st.concurrency,
+        in_flight=in_flight,
+        user_budget=st.user_budget,
+        user_spent=st.user_spent,
+    )

@@ -147,6 +147,10 @@ def create_app(
                 leasing = Leasing(
                     engine,
                     book,
+                    min_worst_cases=settings.lease_min_worst_cases,
+                    min_slots=settings.lease_min_slots,
+                    min_rpm=settings.lease_min_rpm,
+                    idle_s=float(settings.lease_idle_s),
                     on_refill=lambda result: metrics.lease_refills.labels(result).inc(),
                 )
                 leasing.start()

@@ -129,8 +129,22 @@ class Settings(BaseSettings):
     # Escrow leases on the request path (api/ledger/leasing.py); off: every request reserves
     # per request in Postgres, as before leases.
     leases: Annotated[bool, Field(validation_alias=_env("TOLLGATE_LEASES"))] = True
+    # Below these a tenant is decided per request only (exact, nothing held): concurrency and
+    # rpm limits per live process, and the remainder per process in worst cases.
+    lease_min_slots: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_LEASE_MIN_SLOTS"), ge=1, le=1_000_000)
+    ] = 64
+    lease_min_rpm: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_LEASE_MIN_RPM"), ge=1, le=100_000_000)
+    ] = 600
+    lease_min_worst_cases: Annotated[
+        int, Field(validation_alias=_env("TOLLGATE_LEASE_MIN_WORST_CASES"), ge=1, le=1_000_000)
+    ] = 32
+    lease_idle_s: Annotated[
+        Decimal, Field(validation_alias=_env("TOLLGATE_LEASE_IDLE_S"), gt=0, le=3600)
+    ] = Decimal(15)
     ledger_flush_ms: Annotated[
-        Decimal, Field(validation_alias=_env("TOLLGATE_LEDGER_FLUSH_MS"), ge=0, le=10_000)
+        Decimal, Field(validation_alias=_env("TOLLGATE_LEDGER_FLUSH_MS"), ge=0, le=600_000)
     ] = Decimal(5)
     ledger_flush_max_rows: Annotated[
         int, Field(validation_alias=_env("TOLLGATE_LEDGER_FLUSH_MAX_ROWS"), gt=0, le=100_000)

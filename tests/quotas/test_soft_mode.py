@@ -83,7 +83,9 @@ async def in_flight_reservations(engine: AsyncEngine) -> dict[uuid.UUID, Decimal
 
 
 async def spent(engine: AsyncEngine, tenant_id: uuid.UUID) -> tuple[Decimal, Decimal]:
-    """(spent, still reserved) on the tenant's counter once nothing is in flight."""
+    """(spent, still reserved for requests) on the tenant's counter once nothing is in flight.
+    The counter's reserved_usd also counts the escrow leases that server processes hold (a
+    slice of the budget taken ahead of requests): that part is not a request's reservation."""
 
     async def settled() -> bool:
         return not await in_flight_reservations(engine)
@@ -94,6 +96,8 @@ async def spent(engine: AsyncEngine, tenant_id: uuid.UUID) -> tuple[Decimal, Dec
             await conn.execute(
                 text(
                     "SELECT COALESCE(sum(spent_usd), 0), COALESCE(sum(reserved_usd), 0) "
+                    "- (SELECT COALESCE(sum(amount_usd), 0) FROM budget_leases b "
+                    "   WHERE b.tenant_id = :t) "
                     "FROM spend_counters WHERE tenant_id = :t AND end_user_id IS NULL"
                 ),
                 {"t": tenant_id},

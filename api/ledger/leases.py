@@ -381,22 +381,36 @@ class LeaseBook:
 
     async def give_back(self, conn: AsyncConnection, lease: Lease) -> tuple[Decimal, int]:
         """Return what `lease` holds beyond its requests in flight (and a retired lease's
-        everything once they are done); one statement."""
+        everything once they are done); one statement. What is being returned is taken out of
+        the lease here first, so nothing is admitted against it while the statement runs."""
         if not lease.exists:
             return ZERO, 0
+        keep_usd = lease.keep_usd
         keep_slots = lease.used_slots
+        returning = max(lease.escrow - keep_usd, ZERO)
+        returning_slots = max(lease.slots - keep_slots, 0)
+        lease.escrow -= returning
+        lease.slots -= returning_slots
         params = {
             "tenant": lease.subject.tenant_id,
             "lease": lease.id,
-            "keep_usd": lease.keep_usd,
+            "keep_usd": keep_usd,
             "keep_slots": keep_slots,
         }
-        released, released_slots = (await conn.execute(_RETURN, params)).one()
-        lease.escrow -= released
-        lease.slots -= released_slots
+        try:
+            released, released_slots = (await conn.execute(_RETURN, params)).one()
+        except BaseException:
+            lease.escrow += returning  # not returned: still ours
+            lease.slots += returning_slots
+            raise
+        # Postgres released what it held beyond `keep` (it may hold less than we thought: a
+        # settlement landed meanwhile); what we set aside and it did not release stays ours.
+        lease.escrow += max(returning - Decimal(released), ZERO)
+        lease.slots += max(returning_slots - int(released_slots), 0)
         if lease.retired and lease.in_flight == 0 and lease.pending == 0:
             lease.exists = False
-            self.retired.remove(lease)
+            if lease in self.retired:
+                self.retired.remove(lease)
         return Decimal(released), int(released_slots)
 
     async def return_idle(self, conn: AsyncConnection, idle_s: float) -> Decimal:

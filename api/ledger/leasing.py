@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.errors import DB_ERRORS
 from api.ledger.functions import OpenRequest, Reservation
-from api.ledger.leases import ZERO, Lease, LeaseBook, Subject, Ticket
+from api.ledger.leases import ZERO, Lease, LeaseBook, Permits, Subject, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ class Leasing:
             min_usd=amount * self.min_worst_cases,
             want_slots=min(MAX_SLOTS, max(16, slots)),
             min_slots=self.min_slots,
-            want_permits=min(MAX_PERMITS, max(64, 2 * (permits.granted if permits else 0))),
+            want_permits=min(MAX_PERMITS, max(64, 2 * _used(permits))),
             min_rpm=self.min_rpm,
         )
         self.refills += 1
@@ -263,6 +263,11 @@ class Leasing:
                 await self.book.return_all(conn)
         except (TimeoutError, *DB_ERRORS):  # type: ignore[misc]
             log.warning("leases not returned at shutdown; the reaper returns them")
+
+
+def _used(permits: Permits | None) -> int:
+    """Permits of the last grant used so far (the next grant is twice that, at least 64)."""
+    return 0 if permits is None else max(permits.granted - permits.remaining, 0)
 
 
 def _few_slots(slot: Lease | None) -> bool:

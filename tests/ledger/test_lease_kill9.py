@@ -46,8 +46,22 @@ async def test_survivor_spends_the_whole_remaining_budget_and_never_more(
         stdout=subprocess.PIPE,
         text=True,
     )
+
+    async def beating() -> None:  # the survivor stays live while the holder starts (slowly,
+        # on a busy machine): the holder's grant is half only if both heartbeats are fresh
+        async with auto.connect() as beat_conn:
+            while True:
+                await beat_conn.execute(
+                    text("UPDATE server_heartbeats SET last_seen = now() WHERE owner = :o"),
+                    {"o": survivor.owner},
+                )
+                await asyncio.sleep(STALE_S / 4)
+
+    beats = asyncio.create_task(beating())
     try:
         line = await asyncio.wait_for(asyncio.to_thread(holder.stdout.readline), 60)  # type: ignore[union-attr]
+        beats.cancel()
+        await asyncio.gather(beats, return_exceptions=True)
         assert line.startswith("ready"), line
         held = Decimal(line.split()[2])
         assert held == BUDGET / 2  # half: two live processes, anti-stranding

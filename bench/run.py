@@ -398,6 +398,28 @@ def pg_sessions(db: str) -> int:
     return 0
 
 
+LEDGER_FUNCTIONS = ("tollgate_reserve", "tollgate_lease_refill", "tollgate_lease_return")
+
+
+def pg_statements(db: str) -> dict[str, int]:
+    """Transactions committed in `db` and calls of the ledger functions that run on their own
+    (the bench database has track_functions = 'pl'): per-request reserves and lease refills are
+    the statements on a request's critical path; everything else is background."""
+    counts = {name: 0 for name in LEDGER_FUNCTIONS}
+    with contextlib.suppress(Exception):
+        counts["transactions"] = int(
+            psql(
+                db,
+                f"select xact_commit + xact_rollback from pg_stat_database where datname = '{db}'",
+            )
+        )
+        for line in psql(db, "select funcname, calls from pg_stat_user_functions").splitlines():
+            name, calls = line.split("\t")
+            if name in counts:
+                counts[name] = int(calls)
+    return counts
+
+
 def spool_records(data_dir: Path) -> int:
     spool = data_dir / "spool"
     if not spool.exists():
@@ -649,6 +671,7 @@ def main() -> None:
 
         expected_ok = [0]
         last_sessions = [0]
+        last_statements: list[dict[str, int]] = [{}]
         sent = Counter[str]()  # HTTP statuses of every Tollgate request so far, warm-up included
 
         def check_ledger(lv: Level) -> dict[str, object]:
@@ -661,7 +684,20 @@ def main() -> None:
             sessions = pg_sessions(db)
             new_sessions = sessions - last_sessions[0]
             last_sessions[0] = sessions
+            statements = pg_statements(db)
+            delta = {k: v - last_statements[0].get(k, 0) for k, v in statements.items()}
+            last_statements[0] = statements
+            requests = max(1, sum(int(n) for n in lv.result.get("statuses", {}).values()))  # type: ignore[union-attr]
+            critical = delta.get("tollgate_reserve", 0) + delta.get("tollgate_lease_refill", 0)
             return {
+                "pg_per_request": {
+                    "critical_path": round(critical / requests, 4),
+                    "reserves": round(delta.get("tollgate_reserve", 0) / requests, 4),
+                    "refills": round(delta.get("tollgate_lease_refill", 0) / requests, 4),
+                    "background_transactions": round(
+                        max(delta.get("transactions", 0) - critical, 0) / requests, 4
+                    ),
+                },
                 "new_pg_sessions": new_sessions,
                 "ok_rows": ok,
                 "expected_ok": expected_ok[0],
@@ -679,6 +715,8 @@ def main() -> None:
         # 2-3. Tollgate
         if "tollgate" in targets:
             psql("postgres", f"create database {db}")
+            # Count calls of the ledger functions (pg_stat_user_functions) in this database only.
+            psql("postgres", f"alter database {db} set track_functions = 'pl'")
             env = {
                 **base_env,
                 "DATABASE_URL": f"{PG}/{db}",

@@ -40,6 +40,7 @@ ACTIVE_WINDOW_S = 10.0
 PERMIT_REFRESH_S = 5.0  # permits expiring sooner than this are refilled
 MAX_SLOTS = 4096
 MAX_PERMITS = 10_000
+REFUSED_BACKOFF_S = 1.0  # a subject whose refill got nothing is not asked for again this soon
 
 
 class Leasing:
@@ -72,6 +73,7 @@ class Leasing:
         self._users: dict[tuple[uuid.UUID, uuid.UUID], tuple[bool, float]] = {}
         self._hits: dict[tuple[uuid.UUID, uuid.UUID], deque[float]] = {}
         self._refilling: set[Subject] = set()
+        self._refused: dict[Subject, float] = {}  # subject -> no refill before (monotonic)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.refills = 0
@@ -154,6 +156,11 @@ class Leasing:
     def _refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         if subject in self._refilling or not self.book.trusted:
             return
+        refused = self._refused.get(subject)
+        if refused is not None:
+            if time.monotonic() < refused:
+                return  # small limits or near one: per request, without a refill each time
+            del self._refused[subject]
         self._refilling.add(subject)
         task = asyncio.create_task(self._run_refill(subject, key, amount), name="lease-refill")
         self._tasks.add(task)
@@ -205,7 +212,10 @@ class Leasing:
         if refill.lost:
             self._on_refill("lost")
             return
-        self._on_refill("granted" if refill.usd or refill.slots or refill.permits else "none")
+        granted = bool(refill.usd or refill.slots or refill.permits)
+        self._on_refill("granted" if granted else "none")
+        if not granted:
+            self._refused[subject] = time.monotonic() + REFUSED_BACKOFF_S
         lease = book.leases.get(subject)
         if refill.usd == 0 and lease is not None and lease.exists:
             # Refused money (near the limit): what this lease still holds beyond its requests
@@ -242,6 +252,9 @@ class Leasing:
                 for user, (_, until) in list(self._users.items()):
                     if until < now:
                         del self._users[user]
+                for subject, until_s in list(self._refused.items()):
+                    if until_s < now:
+                        del self._refused[subject]
                 for user, hits in list(self._hits.items()):
                     if not hits or hits[-1] < now - ACTIVE_WINDOW_S:
                         del self._hits[user]

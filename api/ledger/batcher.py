@@ -21,6 +21,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy.exc import DataError, IntegrityError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.errors import DB_ERRORS
@@ -119,6 +120,16 @@ class LedgerBatcher:
                 await asyncio.sleep(self.flush_s)  # let the batch fill for one interval
             try:
                 await self.flush()
+            except (IntegrityError, DataError, ProgrammingError) as exc:
+                # Not the database being down or busy: a row it will never take. Find it (and
+                # set it aside) rather than retrying the whole batch forever.
+                self.failed_flushes += 1
+                log.error("ledger batch refused (%s); writing its rows one by one", exc)
+                try:
+                    await self._isolate()
+                except Exception:
+                    log.exception("ledger rows could not be written one by one; retrying")
+                    await asyncio.sleep(self._retry)
             except DB_ERRORS as exc:
                 self.failed_flushes += 1
                 log.warning(
@@ -163,6 +174,39 @@ class LedgerBatcher:
         for listener in self._listeners:
             listener(start_ids, settle_ids)
         return len(starts) + len(settles)
+
+    async def _isolate(self) -> None:
+        """Write the head of the queue one row at a time; a row Postgres refuses on its own is
+        taken out of the queue and kept in a dead-letter file (`OWNER.deadletter` in the
+        journal's directory, never replayed automatically) for an operator."""
+        starts, settles = list(self._starts[: self.max_rows]), list(self._settles[: self.max_rows])
+        items: list[_Start | _Settle] = [*starts, *settles]
+        for item in items:
+            try:
+                async with asyncio.timeout(self._timeout), self._engine.begin() as conn:
+                    if isinstance(item, _Start):
+                        await start_leased_many(conn, self.owner, [item.row], [item.lease_id])
+                    else:
+                        await settle_many(conn, [(item.tenant_id or _NIL, item.settlement)])
+            except (IntegrityError, DataError, ProgrammingError) as exc:
+                record = (
+                    start_record(item.row, item.lease_id)
+                    if isinstance(item, _Start)
+                    else {**item.settlement.to_json(), "kind": "settle"}
+                )
+                record["error"] = str(exc).splitlines()[0][:500]
+                await asyncio.to_thread(self.journal.dead_letter, record)
+                log.error("ledger row set aside in the dead-letter file: %s", record["id"])
+        # Whatever was written or set aside is out of the queue (a row written alone and
+        # then written again by the next batch is harmless: both writes are idempotent).
+        done = {id(x) for x in items}
+        self._starts = [x for x in self._starts if id(x) not in done]
+        self._settles = [x for x in self._settles if id(x) not in done]
+        self.journal.landed([x.segment for x in items])
+        start_ids = [x.row.id for x in starts]
+        settle_ids = [x.settlement.id for x in settles]
+        for listener in self._listeners:
+            listener(start_ids, settle_ids)
 
     async def stop(self, timeout_s: float = 10.0) -> None:
         """Flush what is queued (graceful shutdown); what the database does not take within

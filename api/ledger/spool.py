@@ -150,6 +150,19 @@ class Spool:
         self._current = None
         self._unsynced = []
 
+    def dead_letter(self, record: dict[str, Any]) -> None:
+        """Keep a record Postgres refused on its own (`OWNER.deadletter`, fsynced; no drain
+        replays it: an operator decides)."""
+        line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"{self.owner}.deadletter"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
     # -- the spool ---------------------------------------------------------------------------
 
     @property

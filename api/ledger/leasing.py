@@ -139,19 +139,15 @@ class Leasing:
     def _refill_ahead(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         money = self.book.leases.get(subject)
         slot = self.book.leases.get(subject.tenant)
-        permits = self.book.permits.get(key)
-        now = time.monotonic()
-        short = (
-            money is None
-            or money.available < max(amount, money.last_grant * self.ahead)
-            or slot is None
-            or slot.slots - slot.used_slots < max(1, int(slot.last_slot_grant * self.ahead))
-            or permits is None
-            or permits.remaining < max(1, int(permits.granted * self.ahead))
-            or permits.expires - now < PERMIT_REFRESH_S
-        )
-        if short:
+        if (
+            self._money_short(money, amount)
+            or _slots_short(slot)
+            or _permits_short(self.book.permits.get(key))
+        ):
             self._refill(subject, key, amount)
+
+    def _money_short(self, money: Lease | None, amount: Decimal) -> bool:
+        return money is None or money.available < max(amount, money.last_grant * self.ahead)
 
     def _refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         if subject in self._refilling or not self.book.trusted:
@@ -187,22 +183,30 @@ class Leasing:
     async def _refill_once(
         self, conn: Any, subject: Subject, key: uuid.UUID, amount: Decimal
     ) -> None:
+        """Ask only for what is short: money up to `LeaseBook.want` (at least the minimum
+        grant), slots up to twice the requests in flight, permits up to twice the last grant's
+        use; a lease that does not need a part gets none of it (nothing piles up)."""
         book = self.book
-        lease = book.leases.get(subject)
-        want_usd = book.want(
-            subject, amount, horizon_s=self.horizon_s, floor=2 * self.min_worst_cases
-        )
-        slots = lease.slots if lease is not None else 0
+        money = book.leases.get(subject)
+        min_usd = amount * self.min_worst_cases
+        want_usd = ZERO
+        if self._money_short(money, amount):
+            target = book.want(
+                subject, amount, horizon_s=self.horizon_s, floor=2 * self.min_worst_cases
+            )
+            held = money.available if money is not None else ZERO
+            want_usd = max(target - held, min_usd)
+        slot = book.leases.get(subject.tenant)
         permits = book.permits.get(key)
         refill = await book.refill_for(
             conn,
             subject,
             key=key,
             want_usd=want_usd,
-            min_usd=amount * self.min_worst_cases,
-            want_slots=min(MAX_SLOTS, max(16, slots)),
+            min_usd=min_usd,
+            want_slots=_slots_wanted(slot) if subject.end_user_id is None else 0,
             min_slots=self.min_slots,
-            want_permits=min(MAX_PERMITS, max(64, 2 * _used(permits))),
+            want_permits=_permits_wanted(permits),
             min_rpm=self.min_rpm,
         )
         self.refills += 1
@@ -214,13 +218,14 @@ class Leasing:
             return
         granted = bool(refill.usd or refill.slots or refill.permits)
         self._on_refill("granted" if granted else "none")
-        if not granted:
-            self._refused[subject] = time.monotonic() + REFUSED_BACKOFF_S
         lease = book.leases.get(subject)
-        if refill.usd == 0 and lease is not None and lease.exists:
-            # Refused money (near the limit): what this lease still holds beyond its requests
-            # in flight goes back, so the per-request path can use it.
-            await book.give_back(conn, lease)
+        if not granted or (want_usd > 0 and refill.usd == 0):
+            self._refused[subject] = time.monotonic() + REFUSED_BACKOFF_S
+        if want_usd > 0 and refill.usd == 0:
+            if lease is not None and lease.exists:
+                # Refused money (near the limit, or small limits): what this lease still holds
+                # beyond its requests in flight goes back, so the per-request path can use it.
+                await book.give_back(conn, lease)
 
     async def _top_up_slots(self, conn: Any, tenant: Subject) -> None:
         lease = self.book.leases.get(tenant)
@@ -230,7 +235,7 @@ class Leasing:
             key=None,
             want_usd=ZERO,
             min_usd=ZERO,
-            want_slots=min(MAX_SLOTS, max(16, lease.slots if lease is not None else 0)),
+            want_slots=_slots_wanted(lease),
             min_slots=self.min_slots,
             want_permits=0,
             min_rpm=self.min_rpm,
@@ -278,13 +283,39 @@ class Leasing:
             log.warning("leases not returned at shutdown; the reaper returns them")
 
 
-def _used(permits: Permits | None) -> int:
-    """Permits of the last grant used so far (the next grant is twice that, at least 64)."""
-    return 0 if permits is None else max(permits.granted - permits.remaining, 0)
+def _slots_short(slot: Lease | None) -> bool:
+    """Fewer free slots than half the requests in flight (at least 4)."""
+    return slot is None or slot.slots - slot.used_slots < max(4, slot.used_slots // 2)
+
+
+def _slots_wanted(slot: Lease | None) -> int:
+    """Up to twice the requests in flight (at least 16), less what is held."""
+    if not _slots_short(slot):
+        return 0
+    used, held = (slot.used_slots, slot.slots) if slot is not None else (0, 0)
+    return max(0, min(MAX_SLOTS, max(16, 2 * used) - held))
+
+
+def _permits_short(permits: Permits | None) -> bool:
+    return (
+        permits is None
+        or time.monotonic() >= permits.expires
+        or permits.remaining < max(8, permits.granted // 4)
+    )
+
+
+def _permits_wanted(permits: Permits | None) -> int:
+    """Twice what the last grant's use was (at least 64), less what is left."""
+    if not _permits_short(permits):
+        return 0
+    if permits is None or time.monotonic() >= permits.expires:
+        return 64 if permits is None else min(MAX_PERMITS, max(64, 2 * permits.granted))
+    used = max(permits.granted - permits.remaining, 0)
+    return max(0, min(MAX_PERMITS, max(64, 2 * used) - permits.remaining))
 
 
 def _few_slots(slot: Lease | None) -> bool:
-    return slot is None or slot.slots - slot.used_slots < max(1, slot.last_slot_grant // 2)
+    return _slots_short(slot)
 
 
 def _standing(ticket: Ticket) -> Reservation:

@@ -27,6 +27,7 @@ from api.db.errors import install_database_error_handlers
 from api.errors import install_error_handlers
 from api.files import endpoints as files
 from api.http.failsafe import FailsafeMiddleware
+from api.http.hot import HotRoutesMiddleware
 from api.http.limits import EdgeLimits, EdgeLimitsMiddleware
 from api.http.openapi import install_openapi
 from api.http.throttle import AuthThrottle
@@ -188,7 +189,15 @@ def create_app(
     install_error_handlers(app)
     install_database_error_handlers(app)
     app.state.auth_throttle = AuthThrottle(settings.auth_failures_per_minute)
-    # Added last = outermost: the limits see every request before anything else runs.
+    # Added last = outermost: the limits see every request before anything else runs. The hot
+    # routes are answered innermost, inside the limits and the failsafe (api/http/hot.py).
+    app.add_middleware(
+        HotRoutesMiddleware,
+        routes={
+            "/v1/messages": messages.create_message_hot,
+            "/v1/chat/completions": openai.chat_completions_hot,
+        },
+    )
     app.add_middleware(FailsafeMiddleware)
     app.add_middleware(EdgeLimitsMiddleware, limits=EdgeLimits.of(settings))
     app.include_router(health.router)

@@ -146,6 +146,14 @@ class Level:
     pg_waits: dict[str, object] = field(default_factory=dict)
 
 
+def cpu_per_request_ms(lv: Level) -> str:
+    """The server's CPU seconds over the measured window per completed request, in ms."""
+    rps = float(lv.result["rps"])  # type: ignore[arg-type]
+    if rps <= 0:
+        return "—"
+    return f"{10 * lv.server_cpu_pct / rps:.2f}"
+
+
 def run_level(
     target: str,
     url: str,
@@ -421,11 +429,12 @@ def profile(
     seconds: float,
     concurrency: int = 32,
     native: bool = False,
+    api: str = "anthropic",
 ) -> dict:
     pyspy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
     if not pyspy:
         return {"error": "py-spy not installed (pip install py-spy into the venv)"}
-    raw = logdir / f"profile-c{concurrency}.txt"
+    raw = logdir / f"profile-{api}-c{concurrency}.txt"
     rec = subprocess.Popen(
         ["taskset", "-c", CLIENT_CORE, pyspy, "record", "--pid", str(gw_pid), "--rate", "200",
          "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw),
@@ -436,7 +445,7 @@ def profile(
     time.sleep(1.0)
     level = run_level(
         "tollgate+py-spy", url, key, concurrency, gw_pid, sim_pid,
-        {"warmup": 0.5, "duration": seconds}, logdir,
+        {"warmup": 0.5, "duration": seconds}, logdir, api=api,
     )  # fmt: skip
     out, _ = rec.communicate(timeout=seconds + 30)
     (logdir / "py-spy.log").write_text(out or "")
@@ -449,6 +458,7 @@ def profile(
     own, incl, total = aggregate_raw(raw)
     return {
         "concurrency": concurrency,
+        "api": api,
         "rps_under_profiler": level.result["rps"],
         "ok_total": level.result["ok_total"],
         "statuses": level.result.get("statuses", {}),
@@ -541,6 +551,12 @@ def main() -> None:
     ap.add_argument("--profile-seconds", type=float, default=12)
     ap.add_argument("--profile-concurrency", type=int, default=32)
     ap.add_argument("--profile-native", action="store_true", help="py-spy --native (C frames)")
+    ap.add_argument(
+        "--profile-api",
+        choices=("anthropic", "openai"),
+        default="anthropic",
+        help="profile /v1/messages (anthropic) or /v1/chat/completions (openai)",
+    )
     ap.add_argument(
         "--tollgate-bin",
         default=DEFAULT_TOLLGATE_BIN,
@@ -719,9 +735,14 @@ def main() -> None:
             if args.profile:
                 pc = args.profile_concurrency
                 log(f"profiling tollgate under c={pc} for {args.profile_seconds} s with py-spy ...")
+                prof_url = (
+                    f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+                    if args.profile_api == "openai"
+                    else gw_url
+                )
                 prof = profile(
-                    gw_url, key, gw.pid, sim.pid, logdir, args.profile_seconds, pc,
-                    args.profile_native,
+                    prof_url, key, gw.pid, sim.pid, logdir, args.profile_seconds, pc,
+                    args.profile_native, args.profile_api,
                 )  # fmt: skip
                 expected_ok[0] += int(prof.get("ok_total", 0))
                 sent.update(prof.get("statuses", {}))
@@ -902,9 +923,9 @@ def render(
         + (f" LiteLLM {lt_version}." if lt_version else ""),
         "",
         "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | errors "
-        "| server CPU | server peak RSS | Postgres CPU (bench db) | other CPU "
-        "| core 0 / core 1 busy | ledger ok / expected | new PG sessions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| server CPU | server CPU per request | server peak RSS | Postgres CPU (bench db) "
+        "| other CPU | core 0 / core 1 busy | ledger ok / expected | new PG sessions |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for lv in levels:
         r = lv.result
@@ -928,7 +949,7 @@ def render(
         lines.append(
             f"| {lv.target} | {lv.concurrency} | {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
             f"| {r['ttft_p99_ms']} | {added} | {errs} | {lv.server_cpu_pct:.0f}% "
-            f"| {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
+            f"| {cpu_per_request_ms(lv)} ms | {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
             f"| {lv.other_cpu_pct:.0f}% | {busy} | {ledger} "
             f"| {sessions} |"
         )

@@ -6,11 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
-from anthropic import AsyncAnthropic
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.settings import Settings
+from api.upstream_client import UpstreamClient
 
 if TYPE_CHECKING:
     from api.keys.principal import KeyCache
@@ -27,7 +27,7 @@ class AppState:
     settings: Settings
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
-    upstream: AsyncAnthropic
+    upstream: UpstreamClient
     upstream_url: str
     simulated: bool
     prices: LiveBook  # .book is the price book in use

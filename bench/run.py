@@ -27,6 +27,7 @@ and average CPU over exactly the measured window (loadgen prints markers around 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -57,6 +58,7 @@ GATEWAY_CORE = "0"
 CLIENT_CORE = "1"
 MODEL = "claude-sonnet-4-6"
 PG_PID: int | None = None
+TOKENS = [64]  # tokens per stream (--tokens)
 
 
 def log(msg: str) -> None:
@@ -123,6 +125,55 @@ def postmaster_pid() -> int | None:
     return None
 
 
+# Statements that admit a request (the request waits for them, or a refill ahead of need):
+# the per-request reserve, lease refills and rpm permits, key and end-user lookups on a cache miss.
+_ADMISSION = re.compile(
+    r"tollgate_reserve\b|tollgate_lease_acquire|tollgate_lease_permits|\bapi_keys\b|\bend_users\b"
+)
+
+
+def pg_statements(db: str | None) -> tuple[int, int] | None:
+    """Statements the clients of `db` sent so far (pg_stat_statements): (all, admission), or
+    None when the extension is not loaded (`shared_preload_libraries = 'pg_stat_statements'`).
+    Statements that a deferred trigger runs at commit are counted as top level by the
+    extension; they are not round trips, so they are left out."""
+    if db is None:
+        return None
+    try:
+        rows = psql(
+            "postgres",  # the extension's view (created there) shows every database
+            r"select regexp_replace(query, '\s+', ' ', 'g'), calls "
+            "from pg_stat_statements s join pg_database d "
+            f"on d.oid = s.dbid where d.datname = '{db}'",
+        )
+        triggers = psql(
+            db,
+            r"select regexp_replace(prosrc, '\s+', ' ', 'g') from pg_proc "
+            "where prorettype = 'trigger'::regtype",
+        )
+    except subprocess.CalledProcessError:
+        return None
+    total = admission = 0
+    for line in rows.splitlines():
+        query, _, calls = line.rpartition("\t")
+        if not calls.isdigit() or query.strip()[:60] in triggers:
+            continue
+        total += int(calls)
+        if _ADMISSION.search(query):
+            admission += int(calls)
+    return total, admission
+
+
+def pin_postgres(pid: int | None, cores: str) -> None:
+    """Pin the Postgres server (postmaster and every backend) to `cores`; new backends inherit
+    the postmaster's affinity."""
+    if pid is None:
+        return
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            proc.cpu_affinity([int(c) for c in cores.split(",")])
+
+
 # -- one level ---------------------------------------------------------------------------
 
 
@@ -144,6 +195,16 @@ class Level:
     core_busy_pct: list[float]  # per CPU, system-wide
     ledger: dict[str, object] = field(default_factory=dict)
     pg_waits: dict[str, object] = field(default_factory=dict)
+    # pg_stat_statements over the measured window, per completed request: all, admission
+    pg_statements_per_request: tuple[float, float] | None = None
+
+
+def cpu_per_request_ms(lv: Level) -> str:
+    """The server's CPU seconds over the measured window per completed request, in ms."""
+    rps = float(lv.result["rps"])  # type: ignore[arg-type]
+    if rps <= 0:
+        return "—"
+    return f"{10 * lv.server_cpu_pct / rps:.2f}"
 
 
 def run_level(
@@ -165,7 +226,7 @@ def run_level(
     cmd = [
         "taskset", "-c", CLIENT_CORE, sys.executable, str(BENCH / "loadgen.py"),
         "--url", url, *keyarg, "--model", MODEL, "-c", str(concurrency), "--api", api,
-        "--warmup", str(plan["warmup"]), "--json", "--markers",
+        "--warmup", str(plan["warmup"]), "--json", "--markers", "--tokens", str(TOKENS[0]),
     ]  # fmt: skip
     if plan.get("requests"):
         cmd += ["--requests", str(int(plan["requests"]))]
@@ -176,6 +237,7 @@ def run_level(
     errf = open(logdir / f"loadgen-{target}-c{concurrency}.err", "w")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errf, text=True, bufsize=1)
     marks: dict[str, tuple[float, float, float, float, float, list[float], float]] = {}
+    statements: dict[str, tuple[int, int] | None] = {}
     result: dict[str, object] | None = None
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -183,6 +245,7 @@ def run_level(
         if line in ("#MEASURE_START", "#MEASURE_END"):
             if waits is not None:
                 (waits.start_window if line == "#MEASURE_START" else waits.end_window)()
+            statements[line] = pg_statements(db)
             marks[line] = (
                 time.perf_counter(),
                 tree_cpu(server_pid),
@@ -220,6 +283,13 @@ def run_level(
     )
     if waits is not None:
         lv.pg_waits = waits.summary()
+    st0, st1 = statements.get("#MEASURE_START"), statements.get("#MEASURE_END")
+    done = int(result.get("requests", 0))  # type: ignore[call-overload]
+    if st0 is not None and st1 is not None and done:
+        lv.pg_statements_per_request = (
+            round((st1[0] - st0[0]) / done, 3),
+            round((st1[1] - st0[1]) / done, 3),
+        )
     return lv
 
 
@@ -443,11 +513,12 @@ def profile(
     seconds: float,
     concurrency: int = 32,
     native: bool = False,
+    api: str = "anthropic",
 ) -> dict:
     pyspy = shutil.which("py-spy", path=str(VENV_BIN)) or shutil.which("py-spy")
     if not pyspy:
         return {"error": "py-spy not installed (pip install py-spy into the venv)"}
-    raw = logdir / f"profile-c{concurrency}.txt"
+    raw = logdir / f"profile-{api}-c{concurrency}.txt"
     rec = subprocess.Popen(
         ["taskset", "-c", CLIENT_CORE, pyspy, "record", "--pid", str(gw_pid), "--rate", "200",
          "--duration", str(int(seconds)), "--format", "raw", "--output", str(raw),
@@ -458,7 +529,7 @@ def profile(
     time.sleep(1.0)
     level = run_level(
         "tollgate+py-spy", url, key, concurrency, gw_pid, sim_pid,
-        {"warmup": 0.5, "duration": seconds}, logdir,
+        {"warmup": 0.5, "duration": seconds}, logdir, api=api,
     )  # fmt: skip
     out, _ = rec.communicate(timeout=seconds + 30)
     (logdir / "py-spy.log").write_text(out or "")
@@ -471,6 +542,7 @@ def profile(
     own, incl, total = aggregate_raw(raw)
     return {
         "concurrency": concurrency,
+        "api": api,
         "rps_under_profiler": level.result["rps"],
         "ok_total": level.result["ok_total"],
         "statuses": level.result.get("statuses", {}),
@@ -564,6 +636,12 @@ def main() -> None:
     ap.add_argument("--profile-concurrency", type=int, default=32)
     ap.add_argument("--profile-native", action="store_true", help="py-spy --native (C frames)")
     ap.add_argument(
+        "--profile-api",
+        choices=("anthropic", "openai"),
+        default="anthropic",
+        help="profile /v1/messages (anthropic) or /v1/chat/completions (openai)",
+    )
+    ap.add_argument(
         "--tollgate-bin",
         default=DEFAULT_TOLLGATE_BIN,
         help="the `tollgate` to measure (migrate, tenants, serve); the simulator always runs "
@@ -576,6 +654,15 @@ def main() -> None:
         "--pg-waits",
         action="store_true",
         help="sample pg_stat_activity wait events during each Tollgate level (20 Hz)",
+    )
+    ap.add_argument(
+        "--pin-postgres",
+        action="store_true",
+        help="pin the Postgres server to the gateway's core for the run (the issue's placement)",
+    )
+    ap.add_argument("--tokens", type=int, default=64, help="tokens per stream")
+    ap.add_argument(
+        "--token-delay-ms", type=int, default=0, help="simulator's delay between tokens"
     )
     ap.add_argument("--duration", type=float, default=10, help="measured seconds per level")
     ap.add_argument("--c1-requests", type=int, default=2000, help="cap at c=1")
@@ -598,6 +685,10 @@ def main() -> None:
     gateway = checkout_of(interpreter(tollgate_bin))
     global PG_PID
     PG_PID = postmaster_pid()
+    TOKENS[0] = args.tokens
+    if args.pin_postgres:
+        pin_postgres(PG_PID, GATEWAY_CORE)
+        atexit.register(pin_postgres, PG_PID, ",".join(str(c) for c in range(os.cpu_count() or 1)))
     stamp = time.strftime("%Y%m%d-%H%M%S")
     logdir = Path(f"/tmp/tollgate-bench-{stamp}")
     logdir.mkdir(parents=True)
@@ -628,7 +719,19 @@ def main() -> None:
         }
         sim = start(
             "simulator",
-            ["taskset", "-c", CLIENT_CORE, TOLLGATE, "simulate-upstream", "--port", str(sim_port)],
+            [
+                "taskset",
+                "-c",
+                CLIENT_CORE,
+                TOLLGATE,
+                "simulate-upstream",
+                "--port",
+                str(sim_port),
+                "--output-tokens",
+                str(args.tokens),
+                "--token-delay-ms",
+                str(args.token_delay_ms),
+            ],
             base_env,
         )
         wait_port(sim_port, sim, 20, "simulator")
@@ -757,9 +860,14 @@ def main() -> None:
             if args.profile:
                 pc = args.profile_concurrency
                 log(f"profiling tollgate under c={pc} for {args.profile_seconds} s with py-spy ...")
+                prof_url = (
+                    f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+                    if args.profile_api == "openai"
+                    else gw_url
+                )
                 prof = profile(
-                    gw_url, key, gw.pid, sim.pid, logdir, args.profile_seconds, pc,
-                    args.profile_native,
+                    prof_url, key, gw.pid, sim.pid, logdir, args.profile_seconds, pc,
+                    args.profile_native, args.profile_api,
                 )  # fmt: skip
                 expected_ok[0] += int(prof.get("ok_total", 0))
                 sent.update(prof.get("statuses", {}))
@@ -934,15 +1042,20 @@ def render(
     lines = [
         f"Machine: {m['nproc']} cores, {m['cpu']}, {m['memory']} RAM, Linux {m['kernel']}, "
         f"Python {m['python']}. Gateway on core {GATEWAY_CORE}; simulator + load generator on "
-        f"core {CLIENT_CORE}; Postgres 15 not pinned. 64-token streams, no simulated delays. "
-        f"{args.duration:g} s per level after {args.warmup:g} s warm-up "
+        f"core {CLIENT_CORE}; Postgres "
+        + (f"pinned to core {GATEWAY_CORE}" if args.pin_postgres else "not pinned")
+        + f". {args.tokens}-token streams, "
+        + (f"{args.token_delay_ms} ms apart. " if args.token_delay_ms else "no simulated delays. ")
+        + f"{args.duration:g} s per level after {args.warmup:g} s warm-up "
         f"(c=1: at most {args.c1_requests} requests)."
         + (f" LiteLLM {lt_version}." if lt_version else ""),
         "",
-        "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | errors "
-        "| server CPU | server peak RSS | Postgres CPU (bench db) | other CPU "
-        "| core 0 / core 1 busy | ledger ok / expected | new PG sessions |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | total p99 ms "
+        "(x direct) | errors "
+        "| server CPU | server CPU per request | server peak RSS | Postgres CPU (bench db) "
+        "| other CPU | core 0 / core 1 busy | ledger ok / expected | new PG sessions "
+        "| PG statements / request (admission) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for lv in levels:
         r = lv.result
@@ -951,6 +1064,10 @@ def render(
         if d and lv.target != "direct":
             delta = float(r["ttft_p50_ms"]) - float(d.result["ttft_p50_ms"])  # type: ignore[arg-type]
             added = f"+{delta:.2f} ms"
+        total = f"{r['total_p99_ms']}"
+        if d and lv.target != "direct" and float(d.result["total_p99_ms"]):  # type: ignore[arg-type]
+            ratio = float(r["total_p99_ms"]) / float(d.result["total_p99_ms"])  # type: ignore[arg-type]
+            total += f" ({ratio:.2f}x)"
         ledger = "—"
         sessions = lv.ledger.get("new_pg_sessions", "—") if lv.ledger else "—"
         if lv.ledger:
@@ -963,12 +1080,15 @@ def render(
             f" (+{r['warmup_errors']} warm-up)" if r["warmup_errors"] else ""
         )
         busy = " / ".join(f"{x:.0f}%" for x in lv.core_busy_pct[:2])
+        per_req = lv.pg_statements_per_request
+        stmts = f"{per_req[0]:.3f} ({per_req[1]:.3f})" if per_req else "—"
         lines.append(
             f"| {lv.target} | {lv.concurrency} | {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
-            f"| {r['ttft_p99_ms']} | {added} | {errs} | {lv.server_cpu_pct:.0f}% "
-            f"| {lv.server_peak_rss_mb:.0f} MB | {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
+            f"| {r['ttft_p99_ms']} | {added} | {total} | {errs} | {lv.server_cpu_pct:.0f}% "
+            f"| {cpu_per_request_ms(lv)} ms | {lv.server_peak_rss_mb:.0f} MB "
+            f"| {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
             f"| {lv.other_cpu_pct:.0f}% | {busy} | {ledger} "
-            f"| {sessions} |"
+            f"| {sessions} | {stmts} |"
         )
     lines += throughput_ratios(levels)
     if prof:

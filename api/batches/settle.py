@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from anthropic import AsyncAnthropic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.batches import repository
@@ -24,6 +23,7 @@ from api.metering.meter import UsageMeter
 from api.passthrough import Refused, open_upstream
 from api.pricing.book import PriceBook
 from api.pricing.cost import Usage
+from api.upstream_client import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def price_result(
 
 
 async def settle_batch(
-    engine: AsyncEngine, upstream: AsyncAnthropic, prices: PriceBook, batch: BatchRow
+    engine: AsyncEngine, upstream: UpstreamClient, prices: PriceBook, batch: BatchRow
 ) -> int:
     """Settle an ended batch from its results; returns how many rows this call wrote."""
     assert batch.upstream_id is not None

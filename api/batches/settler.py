@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 
-from anthropic import AsyncAnthropic
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -18,6 +17,7 @@ from api.batches import repository
 from api.batches.settle import settle_batch
 from api.passthrough import Refused, read_json
 from api.pricing.live import LiveBook
+from api.upstream_client import UpstreamClient
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ class BatchSettler:
     def __init__(
         self,
         engine: AsyncEngine,
-        upstream: AsyncAnthropic,
+        upstream: UpstreamClient,
         prices: LiveBook,
         interval_s: float,
     ) -> None:

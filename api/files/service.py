@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from anthropic import AsyncAnthropic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import BadGateway, NotFound, RequestTooLarge
@@ -14,6 +13,7 @@ from api.files import repository
 from api.files.repository import FileRow
 from api.keys.principal import Principal
 from api.passthrough import Refused, read_json
+from api.upstream_client import UpstreamClient
 
 FILES_PATH = "/v1/files"
 
@@ -71,7 +71,7 @@ def _parse_meta(body: dict[str, object]) -> FileRow:
 
 async def upload(
     engine: AsyncEngine,
-    upstream: AsyncAnthropic,
+    upstream: UpstreamClient,
     principal: Principal,
     body: AsyncIterator[bytes],
     headers: dict[str, str],

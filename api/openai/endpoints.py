@@ -12,22 +12,23 @@ import json
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.auth.tenant import Caller
-from api.errors import REQUEST_ID_HEADER
+from api.auth.tenant import Caller, authenticate
+from api.errors import REQUEST_ID_HEADER, TollgateError
 from api.http.body import read_body
 from api.http.docs import CHAT_COMPLETIONS_BODY, json_body
 from api.http.forwarding import forwarded_headers
+from api.http.throttle import get_auth_throttle
 from api.ledger.metered import MeteredRequest
-from api.openai.errors import error_json, translate_error_body
+from api.openai.errors import OpenAIRequestError, error_json, translate_error_body
 from api.openai.jsonbody import parse_strict_object
 from api.openai.relay import ChunkStreamResponse
 from api.openai.request import ChatRequest, translate_request
 from api.openai.response import translate_message
-from api.openai.routing import OpenAIRoute, json_response
+from api.openai.routing import OpenAIRoute, json_response, openai_error_response
 from api.openai.stream import ChunkTranslator
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import UpstreamRefused
-from api.state import AppState, State
+from api.state import AppState, State, get_state
 
 ENDPOINT = "chat_completions"
 _KEPT_ERROR_HEADERS = ("retry-after", "request-id")
@@ -76,6 +77,20 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
         chat.model, include_usage=chat.include_usage, answer_tool=chat.answer_tool
     )
     return ChunkStreamResponse(stream, translator, headers)
+
+
+async def chat_completions_hot(request: Request) -> Response:
+    """The same route, served by api/http/hot.py: its dependencies resolved by hand and its
+    errors rendered as OpenAIRoute renders them."""
+    try:
+        state = await get_state(request)
+        caller = await authenticate(request, state, await get_auth_throttle(request))
+        return await chat_completions(request, caller, state)
+    except (OpenAIRequestError, TollgateError) as exc:
+        response = openai_error_response(request, exc, openai=True)
+        if response is None:
+            raise
+        return response
 
 
 async def _whole(

@@ -27,6 +27,21 @@ def json_response(status: int, body: bytes, headers: dict[str, str]) -> Response
     return Response(body, status, headers, media_type="application/json")
 
 
+def openai_error_response(request: Request, exc: Exception, *, openai: bool) -> Response | None:
+    """`exc` answered in OpenAI's shape, or None when it is not ours to render: a request the
+    OpenAI translation refused is always a 400 in OpenAI's shape; any other TollgateError is
+    rendered in OpenAI's shape when the caller speaks OpenAI (`openai`)."""
+    if isinstance(exc, OpenAIRequestError):
+        rid = request_id_of(request)
+        return json_response(400, request_error_json(exc), {REQUEST_ID_HEADER: rid})
+    if isinstance(exc, TollgateError) and openai:
+        rid = request_id_of(request)
+        shape = openai_error_shape(exc.status, exc.error_type)
+        body = error_json(exc.message, shape.type, None, shape.code)
+        return json_response(shape.status, body, {**exc.headers, REQUEST_ID_HEADER: rid})
+    return None
+
+
 class OpenAIRoute(APIRoute):
     """Renders every TollgateError (auth, 402/429 quotas with their headers, unknown model...)
     and every refusal in OpenAI's error shape."""
@@ -40,16 +55,11 @@ class OpenAIRoute(APIRoute):
         async def openai_errors(request: Request) -> Response:
             try:
                 return await handler(request)
-            except OpenAIRequestError as exc:
-                rid = request_id_of(request)
-                return json_response(400, request_error_json(exc), {REQUEST_ID_HEADER: rid})
-            except TollgateError as exc:
-                if not self.speaks_openai(request):
+            except (OpenAIRequestError, TollgateError) as exc:
+                response = openai_error_response(request, exc, openai=self.speaks_openai(request))
+                if response is None:
                     raise
-                rid = request_id_of(request)
-                shape = openai_error_shape(exc.status, exc.error_type)
-                body = error_json(exc.message, shape.type, None, shape.code)
-                return json_response(shape.status, body, {**exc.headers, REQUEST_ID_HEADER: rid})
+                return response
 
         return openai_errors
 

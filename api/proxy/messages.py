@@ -5,20 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.auth.tenant import Caller
+from api.auth.tenant import Caller, authenticate
 from api.errors import REQUEST_ID_HEADER
 from api.files import check_file_refs, file_ids_in, might_name_files
 from api.http.body import read_body
 from api.http.docs import COUNT_TOKENS_BODY, MESSAGES_BODY, json_body
 from api.http.forwarding import forwarded_headers
 from api.http.jsonbody import parse_json_object
+from api.http.throttle import get_auth_throttle
 from api.proxy.relay import RelayResponse
 from api.proxy.request import check_model, check_tools, parse_messages_request
 from api.proxy.service import begin, call_whole, start_stream
 from api.proxy.upstream import read_whole
 from api.quotas.plans import check_model_allowed
 from api.quotas.rpm import take_request
-from api.state import State
+from api.state import AppState, State, get_state
 
 router = APIRouter(tags=["tenant"])
 
@@ -51,6 +52,13 @@ async def create_message(request: Request, caller: Caller, state: State) -> Resp
     if stream.upstream_request_id:
         headers["request-id"] = stream.upstream_request_id
     return RelayResponse(stream, headers)
+
+
+async def create_message_hot(request: Request) -> Response:
+    """The same route, served by api/http/hot.py: its dependencies resolved by hand."""
+    state: AppState = await get_state(request)
+    caller = await authenticate(request, state, await get_auth_throttle(request))
+    return await create_message(request, caller, state)
 
 
 @router.post(

@@ -18,12 +18,11 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 
-import httpx2
-
 from api.ledger.functions import Settlement
 from api.ledger.metered import CallContext, MeteredRequest
 from api.metering.meter import UsageMeter
 from api.proxy.upstream import UpstreamStream
+from api.upstream_client import UpstreamReadTimeout
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ class MeteredStream:
             await self._feed(sink, self._first)
             async for chunk in self._chunks:
                 await self._feed(sink, chunk)
-        except httpx2.TimeoutException:
+        except UpstreamReadTimeout:
             self._transport_error = "timeout"
         except asyncio.CancelledError:
             # close-on-disconnect, or a shutdown past its grace period that cut the client:
@@ -139,7 +138,7 @@ class MeteredStream:
             await asyncio.shield(self._finish())
 
     async def _finish(self) -> None:
-        with contextlib.suppress(httpx2.HTTPError, OSError):
+        with contextlib.suppress(OSError):
             await self.response.aclose()
         status = outcome(
             self.meter, client_gone=self.client_gone, transport_error=self._transport_error

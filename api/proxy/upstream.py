@@ -1,6 +1,6 @@
-"""Sending a request upstream through the official SDK and getting its raw bytes back.
+"""Sending a request upstream (api/upstream_client.py) and getting its raw bytes back.
 
-The tenant's JSON body is forwarded as the bytes it arrived as (no re-encoding); the SDK adds
+The tenant's JSON body is forwarded as the bytes it arrived as (no re-encoding); the client adds
 the operator's key, retries what is safe to retry before the body starts (connection errors,
 408/409/429/5xx/529), and hands back the unread response so the stream can be relayed as is.
 
@@ -11,21 +11,19 @@ metered request each also says how the ledger row settles."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-import httpx2
-from anthropic import APIConnectionError, APIStatusError, AsyncAnthropic
-from anthropic._constants import RAW_RESPONSE_HEADER
 
 from api.errors import BadGateway, TollgateError, UpstreamTimeout
 from api.http.forwarding import relayed_error_headers
 from api.ledger.metered import EndedBeforeStream
+from api.upstream_client import UpstreamBroken, UpstreamClient, UpstreamResponse
 
 
 @dataclass
 class UpstreamStream:
-    response: httpx2.Response
+    response: UpstreamResponse
     chunks: AsyncIterator[bytes]
     first_chunk: bytes
 
@@ -65,28 +63,28 @@ class FirstByteTimeout(EndedBeforeStream, UpstreamTimeout):
         super().__init__("the upstream did not answer in time")
 
 
-def _refused(exc: APIStatusError) -> UpstreamRefused:
-    body = exc.response.content
-    error_type = None
-    if isinstance(exc.body, dict):
-        err = exc.body.get("error")
-        if isinstance(err, dict) and isinstance(err.get("type"), str):
-            error_type = err["type"]
-    headers = relayed_error_headers(exc.response.headers)
-    return UpstreamRefused(exc.status_code, body, headers, error_type)
+def _error_type(body: bytes) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    err = parsed.get("error") if isinstance(parsed, dict) else None
+    if isinstance(err, dict) and isinstance(err.get("type"), str):
+        return str(err["type"])
+    return None
 
 
-async def _send(
-    client: AsyncAnthropic, path: str, body: bytes, headers: dict[str, str]
-) -> httpx2.Response:
-    options_headers = {**headers, "content-type": "application/json", RAW_RESPONSE_HEADER: "stream"}
-    return await client.post(
-        path, cast_to=httpx2.Response, content=body, options={"headers": options_headers}
-    )
+async def _refused(response: UpstreamResponse) -> UpstreamRefused:
+    try:
+        body = await response.aread()
+    finally:
+        await response.aclose()
+    headers = relayed_error_headers(response.headers)
+    return UpstreamRefused(response.status_code, body, headers, _error_type(body))
 
 
 async def open_stream(
-    client: AsyncAnthropic,
+    client: UpstreamClient,
     path: str,
     body: bytes,
     headers: dict[str, str],
@@ -96,21 +94,19 @@ async def open_stream(
 
     Raises UpstreamRefused, FirstByteTimeout (the upstream request is cancelled and its
     connection closed) or UpstreamUnreachable."""
-    response: httpx2.Response | None = None
+    response: UpstreamResponse | None = None
     try:
         async with asyncio.timeout(first_byte_timeout_s):
-            response = await _send(client, path, body, headers)
+            response = await client.open("POST", path, headers=headers, content=body)
+            if response.status_code >= 400:
+                raise await _refused(response)
             chunks = response.aiter_raw()
             first = await anext(chunks, b"")
     except TimeoutError:
         if response is not None:
             await response.aclose()
         raise FirstByteTimeout from None
-    except APIStatusError as exc:
-        raise _refused(exc) from None
-    except APIConnectionError as exc:
-        raise UpstreamUnreachable(str(exc)) from None
-    except (httpx2.HTTPError, OSError) as exc:
+    except UpstreamBroken as exc:
         if response is not None:
             await response.aclose()
         raise UpstreamUnreachable(str(exc)) from None
@@ -118,23 +114,19 @@ async def open_stream(
 
 
 async def read_whole(
-    client: AsyncAnthropic, path: str, body: bytes, headers: dict[str, str], timeout_s: float
-) -> tuple[httpx2.Response, bytes]:
+    client: UpstreamClient, path: str, body: bytes, headers: dict[str, str], timeout_s: float
+) -> tuple[UpstreamResponse, bytes]:
     """A non-streaming call: the whole body, within `timeout_s`."""
-    response: httpx2.Response | None = None
+    response: UpstreamResponse | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            response = await _send(client, path, body, headers)
+            response = await client.open("POST", path, headers=headers, content=body)
+            if response.status_code >= 400:
+                raise await _refused(response)
             content = await response.aread()
     except TimeoutError:
-        if response is not None:
-            await response.aclose()
         raise FirstByteTimeout from None
-    except APIStatusError as exc:
-        raise _refused(exc) from None
-    except APIConnectionError as exc:
-        raise UpstreamUnreachable(str(exc)) from None
-    except (httpx2.HTTPError, OSError) as exc:
+    except UpstreamBroken as exc:
         raise UpstreamUnreachable(str(exc)) from None
     finally:
         if response is not None:

@@ -128,7 +128,8 @@ def postmaster_pid() -> int | None:
 # Statements that admit a request (the request waits for them, or a refill ahead of need):
 # the per-request reserve, lease refills and rpm permits, key and end-user lookups on a cache miss.
 _ADMISSION = re.compile(
-    r"tollgate_reserve\b|tollgate_lease_acquire|tollgate_lease_permits|\bapi_keys\b|\bend_users\b"
+    r"tollgate_reserve\b|tollgate_lease_acquire|tollgate_lease_permits|tollgate_lease_refill"
+    r"|\bapi_keys\b|\bend_users\b"
 )
 
 
@@ -471,7 +472,7 @@ def pg_sessions(db: str) -> int:
 LEDGER_FUNCTIONS = ("tollgate_reserve", "tollgate_lease_refill", "tollgate_lease_return")
 
 
-def pg_statements(db: str) -> dict[str, int]:
+def ledger_calls(db: str) -> dict[str, int]:
     """Transactions committed in `db` and calls of the ledger functions that run on their own
     (the bench database has track_functions = 'pl'): per-request reserves and lease refills are
     the statements on a request's critical path; everything else is background."""
@@ -787,7 +788,7 @@ def main() -> None:
             sessions = pg_sessions(db)
             new_sessions = sessions - last_sessions[0]
             last_sessions[0] = sessions
-            statements = pg_statements(db)
+            statements = ledger_calls(db)
             delta = {k: v - last_statements[0].get(k, 0) for k, v in statements.items()}
             last_statements[0] = statements
             requests = max(1, sum(int(n) for n in lv.result.get("statuses", {}).values()))  # type: ignore[union-attr]

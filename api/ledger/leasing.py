@@ -40,6 +40,7 @@ ACTIVE_WINDOW_S = 10.0
 PERMIT_REFRESH_S = 5.0  # permits expiring sooner than this are refilled
 MAX_SLOTS = 4096
 MAX_PERMITS = 10_000
+BUDGETED_USER_TTL_S = 60.0  # "this user has a budget": stale only costs a user lease
 REFUSED_BACKOFF_S = 1.0  # a subject whose refill got nothing is not asked for again this soon
 
 
@@ -101,8 +102,15 @@ class Leasing:
         """A per-request decision: remember whether its end user has a budget of their own."""
         if row.end_user_id is None or decision.outcome not in ("ok", "user_budget"):
             return
-        user = (row.tenant_id, row.end_user_id)
-        self._users[user] = (decision.user_budget is not None, time.monotonic() + self.user_ttl_s)
+        self._know_user(row.tenant_id, row.end_user_id, decision.user_budget is not None)
+
+    def _know_user(self, tenant: uuid.UUID, user: uuid.UUID, has_budget: bool) -> None:
+        """A user without a budget is admitted against the tenant's lease: that knowledge is
+        trusted for `user_ttl_s` (a budget given meanwhile applies after it). A user with a
+        budget only ever uses a lease of their own (which also covers the tenant's budget), so
+        that knowledge may be older."""
+        ttl = BUDGETED_USER_TTL_S if has_budget else self.user_ttl_s
+        self._users[(tenant, user)] = (has_budget, time.monotonic() + ttl)
 
     def finished(self, ticket: Ticket, cost: Decimal) -> None:
         self.book.finished(ticket, cost)
@@ -218,14 +226,16 @@ class Leasing:
             return
         granted = bool(refill.usd or refill.slots or refill.permits)
         self._on_refill("granted" if granted else "none")
+        if subject.end_user_id is not None:
+            has_budget = refill.standing.user_budget is not None
+            self._know_user(subject.tenant_id, subject.end_user_id, has_budget)
         lease = book.leases.get(subject)
         if not granted or (want_usd > 0 and refill.usd == 0):
             self._refused[subject] = time.monotonic() + REFUSED_BACKOFF_S
-        if want_usd > 0 and refill.usd == 0:
-            if lease is not None and lease.exists:
-                # Refused money (near the limit, or small limits): what this lease still holds
-                # beyond its requests in flight goes back, so the per-request path can use it.
-                await book.give_back(conn, lease)
+        if want_usd > 0 and refill.usd == 0 and lease is not None and lease.exists:
+            # Refused money (near the limit, or small limits): what this lease still holds
+            # beyond its requests in flight goes back, so the per-request path can use it.
+            await book.give_back(conn, lease)
 
     async def _top_up_slots(self, conn: Any, tenant: Subject) -> None:
         lease = self.book.leases.get(tenant)

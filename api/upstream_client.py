@@ -16,6 +16,12 @@ What the SDK did for us, this does the same way:
   asks (if positive and at most 60 s), else 0.5 s doubling up to 8 s, less up to 25 % jitter;
 * timeouts: 10 s to connect, 10 s to get a pooled connection, 600 s between two reads.
 
+One more retry, outside `max_retries` (which may be 0): a request whose connection the upstream
+closed before any answer (`ServerDisconnectedError`, or a reset) is sent once more on a new
+connection, if its body can be sent again. That is the race of a pooled keep-alive connection
+that the server closes as we reuse it; pooled connections are also dropped after
+`KEEPALIVE_S`, shorter than common servers' idle timeouts (uvicorn's is 5 s), to make it rare.
+
 A refusal that is not retried (or the last one) is handed back as a response with its status:
 the callers decide what an error status means. A connection that cannot be made or breaks is
 `UpstreamBroken` (an OSError), a read that times out `UpstreamReadTimeout`."""
@@ -35,6 +41,8 @@ INITIAL_RETRY_DELAY_S = 0.5
 MAX_RETRY_DELAY_S = 8.0
 MAX_RETRY_AFTER_S = 60.0
 _RETRY_STATUSES = frozenset({408, 409, 429})
+KEEPALIVE_S = 3.0
+_CLOSED_UNANSWERED = (aiohttp.ServerDisconnectedError, aiohttp.ClientConnectionResetError)
 
 
 class UpstreamBroken(OSError):
@@ -143,7 +151,9 @@ class UpstreamClient:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:  # created on first use: it must belong to the running loop
-            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=5.0)
+            connector = aiohttp.TCPConnector(
+                limit=self._max_connections, keepalive_timeout=KEEPALIVE_S
+            )
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 timeout=self._timeout,
@@ -178,13 +188,25 @@ class UpstreamClient:
         set unless `headers` name one. A body that is a one-shot stream is sent once."""
         sent = self.headers_for(headers, json_body=isinstance(content, bytes))
         url = self.base_url + path
-        retries = self.max_retries if content is None or isinstance(content, bytes) else 0
+        replayable = content is None or isinstance(content, bytes)
+        retries = self.max_retries if replayable else 0
         taken = 0
+        resent = not replayable  # the one resend of a request closed unanswered
         while True:
             try:
                 response = await self._client().request(
                     method, url, headers=sent, data=content, allow_redirects=False
                 )
+            except _CLOSED_UNANSWERED:
+                if resent:
+                    if taken >= retries:
+                        raise UpstreamBroken(
+                            "the upstream closed the connection unanswered"
+                        ) from None
+                    await asyncio.sleep(retry_delay_s(taken, None))
+                    taken += 1
+                resent = True
+                continue
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if taken >= retries:
                     raise UpstreamBroken(f"the upstream could not be reached: {exc!r}") from None

@@ -3,6 +3,8 @@ sends, what it retries and how often, and how it reads bodies."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -196,3 +198,82 @@ def test_retry_policy() -> None:
     assert 0.375 <= retry_delay_s(0, {"retry-after": "86400"}) <= 0.5
     assert 0.75 <= retry_delay_s(1, None) <= 1.0
     assert 6.0 <= retry_delay_s(10, {}) <= 8.0
+
+
+async def _drop_second_request_per_connection(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, log: list[str]
+) -> None:
+    """Answer a connection's first request (keeping it alive), then close the connection on the
+    second one without a word: a server's idle timeout firing as the client reuses the
+    connection."""
+    answered = 0
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.decode().split("\r\n"):
+                name, _, value = line.partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            body = await reader.readexactly(length)
+            log.append(body.decode())
+            if answered:
+                return  # closed unanswered
+            answered += 1
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+            )
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
+async def test_a_request_on_a_connection_closed_unanswered_is_sent_once_more() -> None:
+    """Even with no retries configured, a pooled connection that the server closed as it was
+    reused costs the caller nothing: the request goes once more on a new connection."""
+    log: list[str] = []
+    server = await asyncio.start_server(
+        lambda r, w: _drop_second_request_per_connection(r, w, log), "127.0.0.1", 0
+    )
+    port = server.sockets[0].getsockname()[1]
+    client = UpstreamClient(f"http://127.0.0.1:{port}", "sk-test", max_retries=0)
+    try:
+        first = await client.open("POST", "/v1/messages", headers={}, content=b'{"n": 1}')
+        assert first.status_code == 200 and await first.aread() == b"{}"
+        await first.aclose()  # the connection goes back to the pool, alive
+        second = await client.open("POST", "/v1/messages", headers={}, content=b'{"n": 2}')
+        assert second.status_code == 200 and await second.aread() == b"{}"
+        await second.aclose()
+        # The second request reached the server twice: dropped on the pooled connection,
+        # answered on a new one.
+        assert log == ['{"n": 1}', '{"n": 2}', '{"n": 2}']
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_second_unanswered_close_is_upstream_broken_without_retries() -> None:
+    """The resend happens once: a server that closes every request unanswered is an upstream
+    that cannot be reached (502 at the gateway), after the configured retries (here none)."""
+    attempts: list[int] = []
+
+    async def close_at_once(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
+            await reader.readuntil(b"\r\n\r\n")
+        attempts.append(1)
+        writer.close()
+
+    server = await asyncio.start_server(close_at_once, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = UpstreamClient(f"http://127.0.0.1:{port}", "sk-test", max_retries=0)
+    try:
+        with pytest.raises(UpstreamBroken):
+            await client.open("POST", "/v1/messages", headers={}, content=b"{}")
+        assert len(attempts) == 2
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()

@@ -1,17 +1,20 @@
 """Razorpay through its official SDK. The SDK is synchronous (`requests`) with no default
 timeout and no retries: every call here runs in a worker thread, with a timeout, and turns any
-failure into one typed error the callers handle (log it, retry on the next run)."""
+failure into one typed error the callers handle (log it, retry on the next run).
+
+The SDK (and `requests` under it, ~15 MB of memory) is imported when a gateway is built, that is
+only in a process where billing is on."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
-
-import razorpay
-import requests
+from typing import TYPE_CHECKING, Any
 
 from billing.settings import BillingSettings
+
+if TYPE_CHECKING:
+    import razorpay
 
 
 class RazorpayUnavailable(Exception):
@@ -30,14 +33,19 @@ def _as_dict(value: object, what: str) -> dict[str, Any]:
 
 class RazorpayGateway:
     def __init__(self, settings: BillingSettings) -> None:
+        import razorpay
+
         assert settings.key_id is not None and settings.key_secret is not None
-        self._client = razorpay.Client(
+        self._client: razorpay.Client = razorpay.Client(
             auth=(settings.key_id, settings.key_secret.get_secret_value()),
             base_url=settings.base_url,
         )
         self._timeout = float(settings.timeout_s)
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> dict[str, Any]:
+        import razorpay  # loaded by __init__: a lookup in sys.modules
+        import requests
+
         def run() -> Any:
             return fn(*args, timeout=self._timeout)
 

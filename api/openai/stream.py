@@ -14,7 +14,10 @@ One translator per stream, fed the upstream bytes exactly as they arrive (any ch
 Usage is read by a UsageMeter with the same rules as the ledger's, so it is the billed usage.
 
 Fast path: a text delta in the upstream's own layout is copied into the chunk as its raw JSON
-string literal, with no JSON decoding or encoding; anything else takes the general path.
+string literal, with no JSON decoding or encoding; anything else takes the general path. An
+event split between two chunks is completed by the SSE scanner, and the fast path resumes right
+after it (the upstream client hands over whatever bytes have arrived, so a long reply often
+comes as a few large chunks whose edges cut events).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ class ChunkTranslator:
         self._answer_used = False
         self._scanner = SSEScanner()
         self._clean = False  # the scanner holds no partial event (the last chunk ended one)
+        self._ended_nl = False  # the last chunk the scanner took ended with a line feed
+        self._crlf = False  # a CR was seen: every chunk goes through the scanner
         self._created = int(time.time())
         self._reasoning_tokens = 0
         self._blocks: dict[int, tuple[int, int]] = {}  # upstream index -> (kind, tool index)
@@ -78,24 +83,43 @@ class ChunkTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         """The OpenAI SSE bytes for this piece of the upstream stream (often b"")."""
-        if self._clean and (text := _TEXT_CHUNK.fullmatch(chunk)) is not None and not self.done:
-            return self._text_head + text.group(1) + self._text_tail  # still clean after it
-        if self.done:
+        if self.done or not chunk:
             return b""
-        was_clean = self._clean
-        self._clean = chunk.endswith(b"\n\n") and b"\r" not in chunk
-        if not (was_clean and self._clean):
+        if self._clean and (text := _TEXT_CHUNK.fullmatch(chunk)) is not None:
+            return self._text_head + text.group(1) + self._text_tail  # still clean after it
+        if self._crlf or b"\r" in chunk:  # line ends other than LF: the scanner throughout
+            self._crlf = True
             return self._translate(chunk)
-        # Whole events: text deltas in the upstream's layout skip the scanner entirely.
         out: list[bytes] = []
-        for block in chunk.split(b"\n\n")[:-1]:
-            if (text := _TEXT_EVENT.fullmatch(block)) is not None:
-                out.append(self._text_head + text.group(1) + self._text_tail)
-                continue
-            if block.strip(b"\n"):
-                out.append(self._translate(block + b"\n\n"))
-            if self.done:
-                break
+        start = 0
+        if not self._clean:
+            # The scanner holds the start of an event (or nothing has been fed yet): it takes
+            # the chunk up to the end of the first event that ends in it, then holds nothing.
+            if self._ended_nl and chunk[0] == 0x0A:  # the blank line split by the chunking
+                start = 1
+            else:
+                start = chunk.find(b"\n\n") + 2
+                if start == 1:  # no event ends in this chunk
+                    self._ended_nl = chunk[-1] == 0x0A
+                    return self._translate(chunk)
+            out.append(self._translate(chunk[:start]))
+            self._clean = True
+        # Whole events: text deltas in the upstream's layout skip the scanner entirely.
+        end = start
+        last = chunk.rfind(b"\n\n", start)
+        if last != -1:
+            end = last + 2
+            for block in chunk[start:last].split(b"\n\n"):
+                if self.done:
+                    break
+                if (text := _TEXT_EVENT.fullmatch(block)) is not None:
+                    out.append(self._text_head + text.group(1) + self._text_tail)
+                elif block.strip(b"\n"):
+                    out.append(self._translate(block + b"\n\n"))
+        if end < len(chunk) and not self.done:  # an event that the next chunk completes
+            out.append(self._translate(chunk[end:]))
+            self._clean = False
+            self._ended_nl = chunk[-1] == 0x0A
         return b"".join(out)
 
     def _translate(self, chunk: bytes) -> bytes:

@@ -278,3 +278,45 @@ def test_text_deltas_in_another_layout_take_the_general_path(step: int) -> None:
         c["choices"][0]["delta"].get("content") for c in chunks if c != "[DONE]" and c["choices"]
     ]
     assert 'x"}}' in contents
+
+
+def text_reply(words: int) -> bytes:
+    """A reply of many text deltas in the upstream's own layout (the translator's fast path)."""
+    text = [delta(0, {"type": "text_delta", "text": f"w{i} \u00e9\n"}) for i in range(words)]
+    return b"".join(
+        [
+            anthropic_stream("end_turn").split(b"event: ping")[0],
+            start(0, {"type": "text", "text": ""}),
+            *text,
+            stop(0),
+            sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn"}}),
+            sse("message_stop", {"type": "message_stop"}),
+        ]
+    )
+
+
+def without_created(chunks: list[Any]) -> list[Any]:
+    return [{k: v for k, v in c.items() if k != "created"} if c != "[DONE]" else c for c in chunks]
+
+
+@pytest.mark.parametrize("layout", ["lf", "blank lines", "crlf"])
+def test_a_reply_cut_anywhere_into_large_chunks_translates_as_event_by_event(layout: str) -> None:
+    """The upstream client hands over whatever has arrived, so events are cut at chunk edges:
+    every cut (inside a line, between the two line feeds, right after an event) gives the same
+    chunks as one event per chunk."""
+    raw = text_reply(40)
+    if layout == "blank lines":
+        raw = raw.replace(b"\n\n", b"\n\n\n")
+    elif layout == "crlf":
+        raw = raw.replace(b"\n", b"\r\n")
+    expected = without_created(translate_stream(text_reply(40), 0))
+    assert len(expected) == 1 + 40 + 3  # role, 40 deltas, finish, usage, [DONE]
+    separators = [i for i in range(len(raw)) if raw.startswith(b"\n\n", i)]
+    cuts = {1, len(raw) // 2, *separators[:5], *(s + 1 for s in separators[5:10])}
+    cuts |= {s + 2 for s in separators[10:15]} | {s - 7 for s in separators[15:20]}
+    for first in sorted(cuts):
+        for second in (first + 1, first + 333, len(raw) - 1):
+            pieces = [raw[:first], raw[first:second], raw[second:]]
+            translator = ChunkTranslator(MODEL, include_usage=True)
+            out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
+            assert without_created(chunks_of(out)) == expected, (first, second)

@@ -41,7 +41,8 @@ PERMIT_REFRESH_S = 5.0  # permits expiring sooner than this are refilled
 MAX_SLOTS = 4096
 MAX_PERMITS = 10_000
 BUDGETED_USER_TTL_S = 60.0  # "this user has a budget": stale only costs a user lease
-REFUSED_BACKOFF_S = 1.0  # a subject whose refill got nothing is not asked for again this soon
+REFUSED_BACKOFF_S = 1.0
+ROOMY_TTL_S = 30.0  # a subject whose refill got nothing is not asked for again this soon
 
 
 class Leasing:
@@ -75,6 +76,7 @@ class Leasing:
         self._hits: dict[tuple[uuid.UUID, uuid.UUID], deque[float]] = {}
         self._refilling: set[Subject] = set()
         self._refused: dict[Subject, float] = {}  # subject -> no refill before (monotonic)
+        self._roomy: dict[uuid.UUID, float] = {}  # tenant -> its limits looked roomy, until
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.refills = 0
@@ -88,7 +90,8 @@ class Leasing:
             return None
         money = self.book.leases.get(subject)
         if money is None or money.standing is None:
-            if subject.end_user_id is None or self._active(row):
+            roomy = self._roomy.get(row.tenant_id, 0.0) > time.monotonic()
+            if roomy and (subject.end_user_id is None or self._active(row)):
                 self._refill(subject, row.api_key_id, row.hard_usd)
             return None
         amount = row.soft_usd if money.standing.mode == "soft" else row.hard_usd
@@ -99,7 +102,19 @@ class Leasing:
         return ticket, _standing(ticket)
 
     def learned(self, row: OpenRequest, decision: Reservation) -> None:
-        """A per-request decision: remember whether its end user has a budget of their own."""
+        """A per-request decision: remember whether the tenant's limits are roomy enough to
+        lease (the first refill of a tenant waits for one: small limits never cost a refill),
+        and whether its end user has a budget of their own."""
+        if decision.outcome == "ok":
+            left = decision.budget - decision.spent - decision.reserved
+            if (
+                decision.concurrency >= self.min_slots
+                and decision.rpm >= self.min_rpm
+                and left >= row.hard_usd * self.min_worst_cases
+            ):
+                self._roomy[row.tenant_id] = time.monotonic() + ROOMY_TTL_S
+            else:
+                self._roomy.pop(row.tenant_id, None)
         if row.end_user_id is None or decision.outcome not in ("ok", "user_budget"):
             return
         self._know_user(row.tenant_id, row.end_user_id, decision.user_budget is not None)
@@ -260,13 +275,17 @@ class Leasing:
         while True:
             await asyncio.sleep(max(self.idle_s / 3, 0.5))
             try:
-                async with self._engine.connect() as conn:
-                    await self.book.return_idle(conn, self.idle_s)
                 self.book.trusted  # noqa: B018 - retires every lease once the heartbeat is late
+                if any(lease.exists for lease in [*self.book.retired, *self.book.leases.values()]):
+                    async with self._engine.connect() as conn:  # only when there is a lease
+                        await self.book.return_idle(conn, self.idle_s)
                 now = time.monotonic()
                 for user, (_, until) in list(self._users.items()):
                     if until < now:
                         del self._users[user]
+                for tenant, until_s in list(self._roomy.items()):
+                    if until_s < now:
+                        del self._roomy[tenant]
                 for subject, until_s in list(self._refused.items()):
                     if until_s < now:
                         del self._refused[subject]

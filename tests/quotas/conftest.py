@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.gate import UpstreamGate, gated_upstream
-from tests.pg import asyncpg_dsn
+from tests.pg import admin, asyncpg_dsn, new_name, with_database
 from tests.support import ServeProcess, spawn_servers
 
 
@@ -20,6 +20,24 @@ from tests.support import ServeProcess, spawn_servers
 def gate() -> Iterator[UpstreamGate]:
     """The upstream of `two_servers`: the simulator behind a gate (open unless a test closes
     it)."""
+    with gated_upstream() as upstream:
+        yield upstream
+
+
+async def module_database(pg_server: str, template_db: str) -> AsyncIterator[str]:
+    """A database shared by every test of one module (each test uses its own tenant): use as
+    `database_url = pytest.fixture(scope="module", name="database_url")(module_database)`
+    where starting two servers per test would be most of the module's time."""
+    name = new_name("tollgate_test")
+    await admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        yield with_database(pg_server, name)
+    finally:
+        await admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def module_gate() -> Iterator[UpstreamGate]:
+    """The gated upstream shared by one module's tests (see `module_database`)."""
     with gated_upstream() as upstream:
         yield upstream
 

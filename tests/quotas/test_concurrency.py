@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -15,29 +15,16 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.gate import UpstreamGate, gated_upstream
-from tests.pg import admin, new_name, with_database
-from tests.quotas.conftest import serve_envs, set_limits
+from tests.gate import UpstreamGate
+from tests.quotas.conftest import module_database, module_gate, serve_envs, set_limits
 from tests.support import ServeProcess, make_tenant_key, settled_rows, spawn_servers, wait_until
 
 # One database, one gated upstream and one pair of servers for the whole module (starting two
 # `tollgate serve` processes is most of each test's time); every test uses its own tenant.
 
 
-@pytest.fixture(scope="module")
-async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
-    name = new_name("tollgate_test")
-    await admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    try:
-        yield with_database(pg_server, name)
-    finally:
-        await admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def gate() -> Iterator[UpstreamGate]:
-    with gated_upstream() as upstream:
-        yield upstream
+database_url = pytest.fixture(scope="module", name="database_url")(module_database)
+gate = pytest.fixture(scope="module", name="gate")(module_gate)
 
 
 @pytest.fixture(scope="module")

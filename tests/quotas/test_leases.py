@@ -8,7 +8,7 @@ for limits small enough to reach in a test."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -16,9 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from tests.gate import UpstreamGate, gated_upstream
-from tests.pg import admin, new_name, with_database
-from tests.quotas.conftest import serve_envs, set_limits
+from tests.gate import UpstreamGate
+from tests.quotas.conftest import module_database, module_gate, serve_envs, set_limits
 from tests.quotas.test_concurrency import BODY, REQUESTS, RESERVATION, burst
 from tests.support import ServeProcess, make_tenant_key, spawn_servers, wait_until
 
@@ -29,20 +28,8 @@ LEASE_ENV = {
 }
 
 
-@pytest.fixture(scope="module")
-async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
-    name = new_name("tollgate_test")
-    await admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    try:
-        yield with_database(pg_server, name)
-    finally:
-        await admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture(scope="module")
-def gate() -> Iterator[UpstreamGate]:
-    with gated_upstream() as upstream:
-        yield upstream
+database_url = pytest.fixture(scope="module", name="database_url")(module_database)
+gate = pytest.fixture(scope="module", name="gate")(module_gate)
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +60,9 @@ async def post(server: ServeProcess, key: str) -> httpx.Response:
 async def warm_up(
     servers: list[ServeProcess], key: str, engine: AsyncEngine, tenant: object
 ) -> int:
-    """Requests, one at a time on each server, until both hold a lease of the tenant; how
-    many were sent."""
+    """Requests, one at a time on each server, until each server has admitted one of them
+    against a lease of the tenant (a landed row with its lease id): leases are in use from
+    here, whatever the machine's speed. How many were sent."""
     sent = 0
 
     async def both_leased() -> bool:
@@ -84,7 +72,10 @@ async def warm_up(
             sent += 1
         async with engine.connect() as conn:
             owners = await conn.execute(
-                text("SELECT count(DISTINCT owner) FROM budget_leases WHERE tenant_id = :t"),
+                text(
+                    "SELECT count(DISTINCT owner) FROM usage_ledger "
+                    "WHERE tenant_id = :t AND lease_id IS NOT NULL"
+                ),
                 {"t": tenant},
             )
             return int(owners.scalar_one()) == 2

@@ -31,7 +31,7 @@ SLOW_INSERTS = (
     BEGIN
         IF EXISTS (SELECT 1 FROM test_slow_ledger) THEN
             BEGIN
-                PERFORM pg_sleep(3);
+                PERFORM pg_sleep(12);
             EXCEPTION WHEN query_canceled THEN
                 NULL;  -- the caller gave up; commit anyway, as a statement past its cancel does
             END;
@@ -64,7 +64,10 @@ async def _counters(engine: AsyncEngine, tenant: TenantKey) -> tuple[int, Decima
 async def test_reserve_committed_after_the_client_gave_up_is_released(
     gateway_factory: Callable[..., Gateway], tenant: TenantKey, engine: AsyncEngine
 ) -> None:
-    gateway = gateway_factory(db_admission_wait_s="0.5")
+    # The wait covers taking (or opening) a pool connection and sending the reserve on a busy
+    # machine, and is still far shorter than the trigger's sleep: the reserve commits after
+    # the client gave up.
+    gateway = gateway_factory(db_admission_wait_s="4")
     await set_limits(engine, tenant.tenant_id, concurrency=2)
     async with engine.begin() as conn:
         for statement in SLOW_INSERTS:

@@ -11,7 +11,9 @@ One translator per stream, fed the upstream bytes exactly as they arrive (any ch
 - `message_stop` → with `include_usage`, a chunk with `choices: []` and the usage (every
   other chunk then carries `"usage": null`, as OpenAI's do), then `data: [DONE]`;
 - an `error` event → `data: {"error": {...}}` in OpenAI's shape, and the stream ends.
-Usage is read by a UsageMeter with the same rules as the ledger's, so it is the billed usage.
+Usage, the message id, the stop reason and an upstream error are read from the relay's own
+UsageMeter (`MeteredStream.meter`, one meter per request), which has observed each chunk before
+it is handed here: the usage chunk is the ledger row's usage, not a second reading of it.
 
 Fast path: a text delta in the upstream's own layout is copied into the chunk as its raw JSON
 string literal, with no JSON decoding or encoding; anything else takes the general path. An
@@ -45,8 +47,16 @@ _TEXT, _THINKING, _TOOL, _ANSWER, _OTHER = range(5)
 
 
 class ChunkTranslator:
-    def __init__(self, model: str, *, include_usage: bool, answer_tool: str | None = None) -> None:
-        self.meter = UsageMeter()
+    def __init__(
+        self,
+        model: str,
+        meter: UsageMeter,
+        *,
+        include_usage: bool,
+        answer_tool: str | None = None,
+    ) -> None:
+        """`meter` observes every chunk before `feed` gets it (the relay's order)."""
+        self.meter = meter
         self.done = False
         self._model = model
         self._include_usage = include_usage
@@ -128,7 +138,6 @@ class ChunkTranslator:
             if name == b"content_block_delta":
                 out.append(self._delta(data))
             elif name in _METERED:
-                self.meter.observe_event(name, data)
                 out.append(self._lifecycle(name, data))
             elif name == b"content_block_start":
                 out.append(self._block_start(data))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from api.metering.meter import UsageMeter
 from api.openai.errors import openai_error_shape, translate_error_body
 from api.openai.response import translate_message
 from api.openai.stream import ChunkTranslator
@@ -86,15 +87,25 @@ def chunks_of(out: bytes) -> list[Any]:
     return result
 
 
+def translate_pieces(pieces: list[bytes], **kwargs: Any) -> bytes:
+    """The translator's output for these upstream chunks, each observed by the relay's meter
+    before the translator gets it (as api/proxy/stream.py does)."""
+    meter = UsageMeter()
+    translator = ChunkTranslator(MODEL, meter, **{"include_usage": True, **kwargs})
+    out: list[bytes] = []
+    for piece in pieces:
+        meter.observe(piece)
+        out.append(translator.feed(piece))
+    return b"".join(out) + translator.finish()
+
+
 def translate_stream(raw: bytes, step: int, **kwargs: Any) -> list[Any]:
     """step 0: one event per chunk (as most upstreams send them) — the fast path."""
-    translator = ChunkTranslator(MODEL, **{"include_usage": True, **kwargs})
     if step:
         pieces = [raw[i : i + step] for i in range(0, len(raw), step)]
     else:
         pieces = [event + b"\n\n" for event in raw.split(b"\n\n")[:-1]]
-    out = b"".join(translator.feed(piece) for piece in pieces)
-    return chunks_of(out + translator.finish())
+    return chunks_of(translate_pieces(pieces, **kwargs))
 
 
 @pytest.mark.parametrize("step", [0, 1, 7, 100_000])
@@ -317,6 +328,5 @@ def test_a_reply_cut_anywhere_into_large_chunks_translates_as_event_by_event(lay
     for first in sorted(cuts):
         for second in (first + 1, first + 333, len(raw) - 1):
             pieces = [raw[:first], raw[first:second], raw[second:]]
-            translator = ChunkTranslator(MODEL, include_usage=True)
-            out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
+            out = translate_pieces(pieces)
             assert without_created(chunks_of(out)) == expected, (first, second)

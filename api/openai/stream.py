@@ -34,12 +34,15 @@ from api.metering.sse import SSEScanner
 from api.openai.errors import error_object, openai_error_shape
 from api.openai.response import completion_id, finish_reason, openai_usage, reasoning_tokens_of
 
-# A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal.
+# A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal
+# (written as "normal* (escape normal*)*", which the regex engine runs without backtracking).
 _TEXT_EVENT = re.compile(
     rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d+,'
-    rb'"delta":\{"type":"text_delta","text":("(?:[^"\\\n\r]|\\.)*")\}\}'
+    rb'"delta":\{"type":"text_delta","text":("[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*")\}\}'
 )
 _TEXT_CHUNK = re.compile(_TEXT_EVENT.pattern + b"\n\n")  # a chunk that is exactly one
+# Any other whole event in the plain layout (one `event:` line, one `data:` line): name, data.
+_PLAIN_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)")
 _METERED = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
 _DONE = b"data: [DONE]\n\n"
 
@@ -70,6 +73,7 @@ class ChunkTranslator:
         self._reasoning_tokens = 0
         self._blocks: dict[int, tuple[int, int]] = {}  # upstream index -> (kind, tool index)
         self._tools = 0
+        self._envelope = b""  # `data: {` and the fields every chunk repeats, up to "choices"
         self._head = b""
         self._tail = b""
         self._text_head = b""
@@ -77,12 +81,14 @@ class ChunkTranslator:
         self._set_id("chatcmpl-tollgate")
 
     def _set_id(self, chunk_id: str) -> None:
-        self._id = chunk_id
-        self._head = (
+        """Every chunk's bytes but its delta, built once per id (the id comes with
+        message_start)."""
+        self._envelope = (
             f'data: {{"id":{json.dumps(chunk_id)},"object":"chat.completion.chunk",'
             f'"created":{self._created},"model":{json.dumps(self._model)},'
-            '"system_fingerprint":null,"choices":[{"index":0,"delta":'
+            '"system_fingerprint":null,'
         ).encode()
+        self._head = self._envelope + b'"choices":[{"index":0,"delta":'
         self._tail = self._tail_with("null")
         self._text_head = self._head + b'{"content":'
         self._text_tail = b"}" + self._tail
@@ -124,6 +130,8 @@ class ChunkTranslator:
                     break
                 if (text := _TEXT_EVENT.fullmatch(block)) is not None:
                     out.append(self._text_head + text.group(1) + self._text_tail)
+                elif (plain := _PLAIN_EVENT.fullmatch(block)) is not None:
+                    out.append(self._event(plain.group(1), plain.group(2)))
                 elif block.strip(b"\n"):
                     out.append(self._translate(block + b"\n\n"))
         if end < len(chunk) and not self.done:  # an event that the next chunk completes
@@ -135,15 +143,19 @@ class ChunkTranslator:
     def _translate(self, chunk: bytes) -> bytes:
         out: list[bytes] = []
         for name, data in self._scanner.feed(chunk):
-            if name == b"content_block_delta":
-                out.append(self._delta(data))
-            elif name in _METERED:
-                out.append(self._lifecycle(name, data))
-            elif name == b"content_block_start":
-                out.append(self._block_start(data))
+            out.append(self._event(name, data))
             if self.done:
                 break
         return b"".join(out)
+
+    def _event(self, name: bytes, data: bytes) -> bytes:
+        if name == b"content_block_delta":
+            return self._delta(data)
+        if name in _METERED:
+            return self._lifecycle(name, data)
+        if name == b"content_block_start":
+            return self._block_start(data)
+        return b""  # ping, content_block_stop, and names we do not know
 
     def finish(self) -> bytes:
         """Call when the upstream stream has ended: an error chunk if it ended early."""
@@ -230,21 +242,12 @@ class ChunkTranslator:
             self.done = True
             if not self._include_usage:
                 return _DONE
-            usage = openai_usage(meter.usage, self._reasoning_tokens)
-            return self._data({**self._envelope(), "choices": [], "usage": usage}) + _DONE
+            usage = json.dumps(openai_usage(meter.usage, self._reasoning_tokens)).encode()
+            return self._envelope + b'"choices":[],"usage":' + usage + b"}\n\n" + _DONE
         self.done = True  # error
         shape = openai_error_shape(500, meter.error_type)
         message = meter.error_message or "the upstream stream failed"
         return self._error_chunk(shape.type, message, shape.code)
-
-    def _envelope(self) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "system_fingerprint": None,
-        }
 
     def _error_chunk(self, error_type: str, message: str, code: str | None) -> bytes:
         return self._data({"error": error_object(message, error_type, None, code)})

@@ -46,7 +46,7 @@ _REFILL = text(
 _PERMITS = text(
     "SELECT * FROM tollgate_lease_permits(:tenant, :key, :period_start, :period_end, :want, :stale)"
 )
-PERMIT_MARGIN_S = 1.0
+PERMIT_MARGIN_S = 0.2  # permits end this much before the minute does (by our clock)
 
 
 @dataclass(frozen=True)

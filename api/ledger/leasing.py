@@ -65,6 +65,7 @@ class Leasing:
         user_ttl_s: float = 5.0,
         active_requests: int = 4,
         on_refill: Callable[[str], None] | None = None,
+        on_admission: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.book = book
@@ -77,6 +78,7 @@ class Leasing:
         self.user_ttl_s = user_ttl_s
         self.active_requests = active_requests
         self._on_refill = on_refill or (lambda result: None)
+        self._on_admission = on_admission or (lambda result: None)
         self._users: dict[tuple[uuid.UUID, uuid.UUID], tuple[bool, float]] = {}
         self._hits: dict[tuple[uuid.UUID, uuid.UUID], deque[float]] = {}
         self._refilling: set[Subject] = set()
@@ -111,9 +113,12 @@ class Leasing:
         self._demand_of(row.api_key_id).add(now, amount)
         ticket = self.book.admit(row.id, subject, amount, row.api_key_id)
         if ticket is None:
-            self.misses[self._why(subject, row.api_key_id, amount)] += 1
+            why = self._why(subject, row.api_key_id, amount)
+            self.misses[why] += 1
+            self._on_admission(why)
         else:
             self.hits += 1
+            self._on_admission("lease")
         self._refill_ahead(subject, row.api_key_id, amount)
         if ticket is None:
             return None

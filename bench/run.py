@@ -127,9 +127,10 @@ def postmaster_pid() -> int | None:
 
 
 # Statements that admit a request (the request waits for them, or a refill ahead of need):
-# the per-request reserve, lease refills and rpm permits, key and end-user lookups on a cache miss.
+# the per-request reserve, lease refills (money, slots and rpm permits), key and end-user
+# lookups on a cache miss.
 _ADMISSION = re.compile(
-    r"tollgate_reserve\b|tollgate_lease_acquire|tollgate_lease_permits|tollgate_lease_refill"
+    r"tollgate_reserve\b|tollgate_lease_refill"
     r"|\bapi_keys\b|\bend_users\b"
 )
 

@@ -34,13 +34,18 @@ from api.metering.sse import SSEScanner
 from api.openai.errors import error_object, openai_error_shape
 from api.openai.response import completion_id, finish_reason, openai_usage, reasoning_tokens_of
 
-# A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal
-# (written as "normal* (escape normal*)*", which the regex engine runs without backtracking).
-_TEXT_EVENT = re.compile(
-    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d+,'
+# A text delta's data in the upstream's own layout; group 1 is the text's JSON literal (written
+# as "normal* (escape normal*)*", which the regex engine runs without backtracking).
+_TEXT_DATA = re.compile(
+    rb'\{"type":"content_block_delta","index":\d+,'
     rb'"delta":\{"type":"text_delta","text":("[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*")\}\}'
 )
+_TEXT_EVENT = re.compile(b"event: content_block_delta\ndata: " + _TEXT_DATA.pattern)  # whole
 _TEXT_CHUNK = re.compile(_TEXT_EVENT.pattern + b"\n\n")  # a chunk that is exactly one
+# The start of an empty text block, the usual one, in the upstream's layout; group 1 is its index.
+_TEXT_START_DATA = re.compile(
+    rb'\{"type":"content_block_start","index":(\d+),"content_block":\{"type":"text","text":""\}\}'
+)
 # Any other whole event in the plain layout (one `event:` line, one `data:` line): name, data.
 _PLAIN_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)")
 _METERED = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
@@ -170,6 +175,8 @@ class ChunkTranslator:
         return self._head + delta + self._tail
 
     def _delta(self, data: bytes) -> bytes:
+        if (text := _TEXT_DATA.fullmatch(data)) is not None:  # e.g. an event cut by the chunking
+            return self._text_head + text.group(1) + self._text_tail
         event = _load(data)
         delta = event.get("delta") if event else None
         if not isinstance(delta, dict):
@@ -194,6 +201,9 @@ class ChunkTranslator:
         return self._chunk(json.dumps(delta, ensure_ascii=False).encode())
 
     def _block_start(self, data: bytes) -> bytes:
+        if (empty_text := _TEXT_START_DATA.fullmatch(data)) is not None:
+            self._blocks[int(empty_text.group(1))] = (_TEXT, -1)
+            return b""
         event = _load(data)
         block = event.get("content_block") if event else None
         index = event.get("index") if event else None

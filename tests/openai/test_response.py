@@ -291,9 +291,14 @@ def test_text_deltas_in_another_layout_take_the_general_path(step: int) -> None:
     assert 'x"}}' in contents
 
 
+def word(i: int) -> str:
+    """A text delta with characters that JSON escapes (quote, backslashes, line feed, é)."""
+    return f'w{i} \u00e9 "q" \\ \\\\\n'
+
+
 def text_reply(words: int) -> bytes:
     """A reply of many text deltas in the upstream's own layout (the translator's fast path)."""
-    text = [delta(0, {"type": "text_delta", "text": f"w{i} \u00e9\n"}) for i in range(words)]
+    text = [delta(0, {"type": "text_delta", "text": word(i)}) for i in range(words)]
     return b"".join(
         [
             anthropic_stream("end_turn").split(b"event: ping")[0],
@@ -322,6 +327,8 @@ def test_a_reply_cut_anywhere_into_large_chunks_translates_as_event_by_event(lay
         raw = raw.replace(b"\n", b"\r\n")
     expected = without_created(translate_stream(text_reply(40), 0))
     assert len(expected) == 1 + 40 + 3  # role, 40 deltas, finish, usage, [DONE]
+    texts = [c["choices"][0]["delta"]["content"] for c in expected[1:41]]
+    assert texts == [word(i) for i in range(40)]
     separators = [i for i in range(len(raw)) if raw.startswith(b"\n\n", i)]
     cuts = {1, len(raw) // 2, *separators[:5], *(s + 1 for s in separators[5:10])}
     cuts |= {s + 2 for s in separators[10:15]} | {s - 7 for s in separators[15:20]}

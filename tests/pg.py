@@ -9,7 +9,9 @@ import contextlib
 import os
 import tempfile
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +93,44 @@ def migrated_template(server_url: str) -> Iterator[str]:
         yield name
     finally:
         run_admin(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class Clones:
+    """Per-test databases cloned from the template one test ahead, by a thread of their own:
+    a test takes a clone that is ready (CREATE DATABASE of the template takes 0.1-0.3 s, paid
+    by hundreds of tests) and its database is dropped behind it. One thread does both, in
+    order; `close` waits for it."""
+
+    def __init__(self, server_url: str, template: str, spare: int = 1) -> None:
+        self._server_url = server_url
+        self._template = template
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="test-clones")
+        self._ready: deque[Future[str]] = deque(
+            self._thread.submit(self._clone) for _ in range(spare)
+        )
+
+    def _clone(self) -> str:
+        name = new_name("tollgate_test")
+        run_admin(self._server_url, f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+        return name
+
+    def _drop(self, name: str) -> None:
+        run_admin(self._server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def take(self) -> str:
+        """The name of a fresh clone, this caller's alone."""
+        self._ready.append(self._thread.submit(self._clone))
+        return self._ready.popleft().result()
+
+    def drop(self, name: str) -> None:
+        self._thread.submit(self._drop, name)
+
+    def close(self) -> None:
+        while self._ready:
+            future = self._ready.popleft()
+            with contextlib.suppress(Exception):  # a clone that failed has nothing to drop
+                self.drop(future.result())
+        self._thread.shutdown(wait=True)
 
 
 class StoppablePostgres:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
 import uuid
 from collections import deque
@@ -54,12 +55,31 @@ def postgres_server() -> Iterator[str]:
         with PostgresContainer("postgres:16-alpine", driver=None) as pg:
             yield to_asyncpg_url(pg.get_connection_url())
     else:
-        with tempfile.TemporaryDirectory(prefix="tollgate-test-pg-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="tollgate-test-pg-", dir=_memory_dir()) as tmp:
             embedded = EmbeddedPostgres(Path(tmp))
             try:
-                yield with_database(to_asyncpg_url(embedded.start()), "postgres")
+                url = with_database(to_asyncpg_url(embedded.start()), "postgres")
+                # WAL (8.5 MB per clone of the template) is recycled long before it fills memory.
+                run_admin(url, "ALTER SYSTEM SET max_wal_size = '256MB'", "SELECT pg_reload_conf()")
+                yield url
             finally:
                 embedded.stop()
+
+
+def _memory_dir() -> str | None:
+    """Where the embedded Postgres of a test run lives: in memory (Linux's /dev/shm) when it
+    has room, else the temporary directory. Its data is thrown away after the run, and on a
+    disk every clone of the template and every commit costs block writes: a clone and its drop
+    took 0.15 s of wall time and 0.08 s of CPU there, 0.03 s and 0.02 s in memory."""
+    shm = Path("/dev/shm")
+    try:
+        roomy = shutil.disk_usage(shm).free >= MEMORY_DIR_MIN_FREE
+    except OSError:
+        return None
+    return str(shm) if roomy and os.access(shm, os.W_OK) else None
+
+
+MEMORY_DIR_MIN_FREE = 4 * 1024**3  # a worker's server peaks well under 1 GB; room to spare
 
 
 async def _admin(url: str, *statements: str) -> None:

@@ -142,6 +142,7 @@ def create_app(
                     min_rpm=settings.lease_min_rpm,
                     idle_s=float(settings.lease_idle_s),
                     on_refill=lambda result: metrics.lease_refills.labels(result).inc(),
+                    on_admission=lambda result: metrics.lease_admissions.labels(result).inc(),
                 )
                 leasing.start()
             ledger = Ledger(writer, leasing)

@@ -8,7 +8,7 @@ random delay and costs a random share of its worst case. Two modes, same workloa
 * `per-request`: tollgate_reserve before, tollgate_settle after (today's request path):
   2 statements per request, both on the critical path.
 * `leases`: admission in memory against leases refilled ahead of need
-  (tollgate_lease_acquire); in-flight rows and settlements written in batches (one INSERT …
+  (tollgate_lease_refill); in-flight rows and settlements written in batches (one INSERT …
   unnest and one SELECT tollgate_settle(…) FROM unnest per flush, every FLUSH_MS or
   FLUSH_ROWS rows); idle and final returns (tollgate_lease_return).
 
@@ -179,12 +179,16 @@ async def one_request(
         async with sim.lock:
             sim.stats.statements += 1
             sim.stats.critical += 1
-            await sim.book.refill(
+            await sim.book.refill_for(
                 sim.conn,
                 subject,
+                key=None,  # the bench's tenants have no rpm limit to speak of
                 want_usd=rate_want,
                 min_usd=WORST,
                 want_slots=64 if lease is None or lease.slots < 64 else 16,
+                min_slots=1,
+                want_permits=0,
+                min_rpm=1,
             )
         ticket = sim.book.admit(rid, subject, WORST)
         if ticket is None:

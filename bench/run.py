@@ -37,6 +37,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -126,9 +127,10 @@ def postmaster_pid() -> int | None:
 
 
 # Statements that admit a request (the request waits for them, or a refill ahead of need):
-# the per-request reserve, lease refills and rpm permits, key and end-user lookups on a cache miss.
+# the per-request reserve, lease refills (money, slots and rpm permits), key and end-user
+# lookups on a cache miss.
 _ADMISSION = re.compile(
-    r"tollgate_reserve\b|tollgate_lease_acquire|tollgate_lease_permits|tollgate_lease_refill"
+    r"tollgate_reserve\b|tollgate_lease_refill"
     r"|\bapi_keys\b|\bend_users\b"
 )
 
@@ -198,6 +200,7 @@ class Level:
     pg_waits: dict[str, object] = field(default_factory=dict)
     # pg_stat_statements over the measured window, per completed request: all, admission
     pg_statements_per_request: tuple[float, float] | None = None
+    round: int = 0  # with --rounds: which round of Tollgate's Messages/chat.completions pair
 
 
 def cpu_per_request_ms(lv: Level) -> str:
@@ -631,6 +634,14 @@ def main() -> None:
         help="also run Tollgate's /v1/chat/completions and LiteLLM's /chat/completions "
         "(targets tollgate-openai, litellm-openai) after each gateway's Messages levels",
     )
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="with --openai: run Tollgate's Messages and chat.completions levels N times on the "
+        "same gateway, alternating which goes first (M O, O M, M O...), and report each round's "
+        "chat.completions / Messages ratio with their mean and spread",
+    )
     ap.add_argument("--litellm-bin", default="/tmp/litellm-venv/bin/litellm")
     ap.add_argument("--profile", action="store_true", help="py-spy Tollgate under c=32")
     ap.add_argument("--profile-seconds", type=float, default=12)
@@ -848,13 +859,16 @@ def main() -> None:
             waits = PgWaitSampler(db) if args.pg_waits else None
             if waits is not None:
                 waits.start()
+            oa_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
             try:
-                levels_out += levels_for("tollgate", gw_url, key, gw.pid, waits)
-                if args.openai:
-                    oa_url = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-                    levels_out += levels_for(
-                        "tollgate-openai", oa_url, key, gw.pid, waits, "openai"
-                    )
+                for n in range(args.rounds if args.openai else 1):
+                    pair = [("tollgate", gw_url, "anthropic")]
+                    if args.openai:
+                        pair.append(("tollgate-openai", oa_url, "openai"))
+                    for target, url, api in pair if n % 2 == 0 else pair[::-1]:
+                        for lv in levels_for(target, url, key, gw.pid, waits, api):
+                            lv.round = n
+                            levels_out.append(lv)
             finally:
                 if waits is not None:
                     waits.stop()
@@ -1028,7 +1042,31 @@ def throughput_ratios(levels: list[Level]) -> list[str]:
             "Tollgate chat.completions / Messages, requests per second of gateway CPU: "
             + ", ".join(shown)
         )
-    return ["", *lines] if lines else []
+    return ["", *lines, *round_ratios(levels)] if lines else []
+
+
+def round_ratios(levels: list[Level]) -> list[str]:
+    """With --rounds: Tollgate's chat.completions / Messages throughput in each round, then
+    their mean and spread (c=1 is latency-bound and noisy, so one pair says little)."""
+    rounds = {lv.round for lv in levels}
+    if len(rounds) < 2:
+        return []
+    by = {(lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
+    lines = ["", "Tollgate chat.completions / Messages throughput per round (interleaved):"]
+    for c in sorted({lv.concurrency for lv in levels}):
+        ratios = [
+            100 * by["tollgate-openai", c, n] / by["tollgate", c, n]
+            for n in sorted(rounds)
+            if by.get(("tollgate", c, n)) and ("tollgate-openai", c, n) in by
+        ]
+        if len(ratios) < 2:
+            continue
+        each = ", ".join(f"{r:.0f}%" for r in ratios)
+        lines.append(
+            f"- c={c}: {each}; mean {statistics.mean(ratios):.1f}%, "
+            f"stdev {statistics.stdev(ratios):.1f}, min {min(ratios):.0f}%, max {max(ratios):.0f}%"
+        )
+    return lines
 
 
 def render(
@@ -1058,6 +1096,7 @@ def render(
         "| PG statements / request (admission) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
+    rounds = any(lv.round for lv in levels)
     for lv in levels:
         r = lv.result
         d = direct.get(lv.concurrency)
@@ -1084,7 +1123,8 @@ def render(
         per_req = lv.pg_statements_per_request
         stmts = f"{per_req[0]:.3f} ({per_req[1]:.3f})" if per_req else "—"
         lines.append(
-            f"| {lv.target} | {lv.concurrency} | {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
+            f"| {lv.target}{f' #{lv.round + 1}' if rounds else ''} | {lv.concurrency} "
+            f"| {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
             f"| {r['ttft_p99_ms']} | {added} | {total} | {errs} | {lv.server_cpu_pct:.0f}% "
             f"| {cpu_per_request_ms(lv)} ms | {lv.server_peak_rss_mb:.0f} MB "
             f"| {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "

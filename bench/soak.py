@@ -82,6 +82,24 @@ async def tenant_keys(url: str, budget: Decimal) -> list[str]:
     return await session_scope(url, work)
 
 
+def lease_metrics(url: str) -> str:
+    """The server's lease counters: requests admitted from a lease vs reserved per request
+    (and why), and refills by result (so the soak shows that its tenants ran on leases)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            text = r.read().decode()
+    except OSError as exc:
+        return f"/metrics unavailable ({exc})"
+    lines = [
+        line
+        for line in text.splitlines()
+        if line.startswith(("tollgate_lease_admissions_total", "tollgate_lease_refills_total"))
+    ]
+    return "\n".join(lines)
+
+
 async def audit(dsn: str) -> dict[str, object]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -171,6 +189,7 @@ def main() -> None:
             print(f"[{time.monotonic() - started:6.1f}s] postgres started", flush=True)
         out, _ = load.communicate()
         result = json.loads(out)
+        print(lease_metrics(f"http://127.0.0.1:{port}/metrics"), flush=True)
         print(
             json.dumps(
                 {

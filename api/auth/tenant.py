@@ -101,8 +101,9 @@ async def authenticate(request: Request, state: State, throttle: Throttle) -> Pr
         # throttled; a cached good key is never held up by someone else's failures.
         throttle.check(*subjects)
     if entry is None:
-        entry = await _load(state, key_hash)
-        state.key_cache.put(key_hash, entry)
+        entry = await state.key_cache.load(key_hash, lambda: _load(state, key_hash))
+    elif entry.principal is not None:
+        state.key_cache.refresh_ahead(key_hash, entry, lambda: _load(state, key_hash))
     if entry.principal is None:
         throttle.failed(*subjects)
         raise AuthenticationFailed(_BAD_KEY)

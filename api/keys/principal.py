@@ -3,15 +3,18 @@ TTL, so a revoked key stops working everywhere within seconds)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 _CACHE_MAX = 100_000  # known keys
 _NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
+_REFRESH_AHEAD = 4  # a known key is looked up again in the last 1/4 of its TTL, in the background
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,43 @@ class KeyCache:
         self._known: OrderedDict[bytes, KeyEntry] = OrderedDict()
         self._unknown: OrderedDict[bytes, KeyEntry] = OrderedDict()
         self._max = {True: max_known, False: max_unknown}
+        self._loading: dict[bytes, asyncio.Future[KeyEntry]] = {}
+
+    async def load(self, key_hash: bytes, lookup: Callable[[], Awaitable[KeyEntry]]) -> KeyEntry:
+        """The entry of a key not in the cache: one lookup per key at a time, so the requests
+        that arrive while it runs (a busy key whose entry just expired) wait for the same answer
+        instead of sending one statement each. Its error (503) goes to all of them."""
+        pending = self._loading.get(key_hash)
+        if pending is None:
+            pending = self._start(key_hash, lookup)
+        return await asyncio.shield(pending)
+
+    def refresh_ahead(
+        self, key_hash: bytes, entry: KeyEntry, lookup: Callable[[], Awaitable[KeyEntry]]
+    ) -> None:
+        """A known key whose entry expires soon is looked up again in the background, so a busy
+        key never finds its entry expired (the entry in hand still expires at its time: a
+        revocation takes effect within the TTL as before)."""
+        if key_hash in self._loading or entry.expires - time.monotonic() > self.ttl_s / (
+            _REFRESH_AHEAD
+        ):
+            return
+        task = self._start(key_hash, lookup)
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())  # retried on expiry
+
+    def _start(
+        self, key_hash: bytes, lookup: Callable[[], Awaitable[KeyEntry]]
+    ) -> asyncio.Future[KeyEntry]:
+        async def run() -> KeyEntry:
+            try:
+                entry = await lookup()
+                self.put(key_hash, entry)
+                return entry
+            finally:
+                self._loading.pop(key_hash, None)
+
+        task = self._loading[key_hash] = asyncio.ensure_future(run())
+        return task
 
     def get(self, key_hash: bytes) -> KeyEntry | None:
         for entries in (self._known, self._unknown):

@@ -14,7 +14,7 @@ inside the reaper's stale window), so the reaper can never hand a lease to other
 process still admits against it. A lease that went stale locally, or that Postgres no longer
 has, is retired: no new admissions; its requests still settle, and what is left is returned.
 
-SQL: tollgate_lease_acquire / tollgate_lease_return / tollgate_reap_leases, current definitions
+SQL: tollgate_lease_refill / tollgate_lease_return / tollgate_reap_leases, current definitions
 in `sql/`. One statement per refill or return; none per request.
 A key with its own monthly budget (`Principal.reserves_per_request`) is never admitted against
 a lease: only `tollgate_reserve` checks key budgets (see api/ledger/sql/tollgate_reserve.sql)."""
@@ -33,20 +33,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 ZERO = Decimal(0)
 
-_ACQUIRE = text(
-    "SELECT * FROM tollgate_lease_acquire(:lease, :new, :owner, :tenant, :user, :period_start, "
-    ":period_end, :want_usd, :min_usd, :want_slots, :stale)"
-)
 _RETURN = text("SELECT * FROM tollgate_lease_return(:tenant, :lease, :keep_usd, :keep_slots)")
 _REFILL = text(
     "SELECT * FROM tollgate_lease_refill(:lease, :new, :owner, :tenant, :user, :key, "
     ":period_start, :period_end, :want_usd, :min_usd, :want_slots, :min_slots, :want_permits, "
     ":min_rpm, :stale)"
 )
-_PERMITS = text(
-    "SELECT * FROM tollgate_lease_permits(:tenant, :key, :period_start, :period_end, :want, :stale)"
-)
-PERMIT_MARGIN_S = 1.0
+PERMIT_MARGIN_S = 0.2  # permits end this much before the minute does (by our clock)
 
 
 @dataclass(frozen=True)
@@ -206,30 +199,6 @@ class LeaseBook:
         permits.remaining -= 1
         return True
 
-    async def refill_permits(
-        self, conn: AsyncConnection, subject: Subject, key: uuid.UUID, want: int
-    ) -> int:
-        """Lease up to `want` rpm permits of `key` for the current minute; how many."""
-        if not self.trusted:
-            return 0
-        sent = self._clock()
-        params = {
-            "tenant": subject.tenant_id,
-            "key": key,
-            "period_start": subject.period_start,
-            "period_end": subject.period_end,
-            "want": want,
-            "stale": self.stale_s,
-        }
-        granted, _window, seconds_left = (await conn.execute(_PERMITS, params)).one()
-        expires = sent + float(seconds_left) - PERMIT_MARGIN_S
-        permits = self.permits.get(key)
-        if permits is not None and self._clock() < permits.expires:
-            permits.remaining += int(granted)  # the same minute: its expiry stands
-        else:
-            self.permits[key] = Permits(int(granted), expires)
-        return int(granted)
-
     def finished(self, ticket: Ticket, cost: Decimal) -> None:
         """The request ended with `cost`; its settlement is on its way to Postgres."""
         money = ticket.money
@@ -266,44 +235,6 @@ class LeaseBook:
         elapsed = max(self._clock() - lease.refilled_at, 0.05)
         rate = lease.admitted_since / Decimal(str(elapsed))
         return max(least, (rate * Decimal(str(horizon_s))).quantize(Decimal("0.000001")))
-
-    async def refill(
-        self,
-        conn: AsyncConnection,
-        subject: Subject,
-        *,
-        want_usd: Decimal,
-        min_usd: Decimal,
-        want_slots: int = 0,
-    ) -> tuple[Decimal, int]:
-        """Top up (or take) the lease of `subject` in one statement; what was granted."""
-        if not self.trusted:
-            return ZERO, 0
-        lease = self.lease(subject)
-        params = {
-            "lease": lease.id,
-            "new": not lease.exists,
-            "owner": self.owner,
-            "tenant": subject.tenant_id,
-            "user": subject.end_user_id,
-            "period_start": subject.period_start,
-            "period_end": subject.period_end,
-            "want_usd": want_usd,
-            "min_usd": min_usd,
-            "want_slots": want_slots if subject.end_user_id is None else 0,
-            "stale": self.stale_s,
-        }
-        granted, slots, _live, lost = (await conn.execute(_ACQUIRE, params)).one()
-        if lost:
-            self._retire(lease)
-            return ZERO, 0
-        lease.admitted_since = ZERO
-        lease.refilled_at = self._clock()
-        if granted or slots:
-            lease.exists = True
-            lease.escrow += granted
-            lease.slots += slots
-        return Decimal(granted), int(slots)
 
     async def refill_for(
         self,

@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -32,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.errors import DB_ERRORS
 from api.ledger.functions import OpenRequest, Reservation
-from api.ledger.leases import ZERO, Lease, LeaseBook, Permits, Subject, Ticket
+from api.ledger.leases import PERMIT_MARGIN_S, ZERO, Lease, LeaseBook, Subject, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,9 @@ MAX_PERMITS = 10_000
 BUDGETED_USER_TTL_S = 60.0  # "this user has a budget": stale only costs a user lease
 REFUSED_BACKOFF_S = 1.0
 ROOMY_TTL_S = 30.0  # a subject whose refill got nothing is not asked for again this soon
+MIN_LEAD_S = 0.25  # refill when what is left covers less than this much of the demand ...
+LEAD_LATENCIES = 4  # ... or less than this many refill round trips (whichever is longer)
+FIRST_LATENCY_S = 0.05  # the refill round trip assumed until one was measured
 
 
 class Leasing:
@@ -60,6 +65,7 @@ class Leasing:
         user_ttl_s: float = 5.0,
         active_requests: int = 4,
         on_refill: Callable[[str], None] | None = None,
+        on_admission: Callable[[str], None] | None = None,
     ) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.book = book
@@ -72,6 +78,7 @@ class Leasing:
         self.user_ttl_s = user_ttl_s
         self.active_requests = active_requests
         self._on_refill = on_refill or (lambda result: None)
+        self._on_admission = on_admission or (lambda result: None)
         self._users: dict[tuple[uuid.UUID, uuid.UUID], tuple[bool, float]] = {}
         self._hits: dict[tuple[uuid.UUID, uuid.UUID], deque[float]] = {}
         self._refilling: set[Subject] = set()
@@ -80,6 +87,12 @@ class Leasing:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ticker: asyncio.Task[None] | None = None
         self.refills = 0
+        # Demand (every request that came here, admitted from a lease or not), per money
+        # subject and per key: the refills are sized from it, so a dry lease does not hide it.
+        self._demand: dict[Subject | uuid.UUID, Demand] = {}
+        self._latency_s = FIRST_LATENCY_S  # refill round trip (moving average)
+        self.hits = 0
+        self.misses: Counter[str] = Counter()
 
     # -- admission ---------------------------------------------------------------------------
 
@@ -95,11 +108,45 @@ class Leasing:
                 self._refill(subject, row.api_key_id, row.hard_usd)
             return None
         amount = row.soft_usd if money.standing.mode == "soft" else row.hard_usd
+        now = time.monotonic()
+        self._demand_of(subject).add(now, amount)
+        self._demand_of(row.api_key_id).add(now, amount)
         ticket = self.book.admit(row.id, subject, amount, row.api_key_id)
+        if ticket is None:
+            why = self._why(subject, row.api_key_id, amount)
+            self.misses[why] += 1
+            self._on_admission(why)
+        else:
+            self.hits += 1
+            self._on_admission("lease")
         self._refill_ahead(subject, row.api_key_id, amount)
         if ticket is None:
             return None
         return ticket, _standing(ticket)
+
+    def _why(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> str:
+        """Why a request with a lease was not admitted from it (for the log at shutdown)."""
+        money = self.book.leases.get(subject)
+        slot = self.book.leases.get(subject.tenant)
+        if money is None or slot is None:
+            return "untrusted" if not self.book.trusted else "no slot lease"
+        if money.available < amount:
+            return "money"
+        if slot.used_slots >= slot.slots:
+            return "slots"
+        return "permits"
+
+    def _demand_of(self, of: Subject | uuid.UUID) -> Demand:
+        demand = self._demand.get(of)
+        if demand is None:
+            demand = self._demand[of] = Demand()
+        return demand
+
+    @property
+    def lead_s(self) -> float:
+        """How far ahead of need a refill starts: several refill round trips, at least
+        MIN_LEAD_S. Demand over this long must never find its lease dry."""
+        return max(MIN_LEAD_S, LEAD_LATENCIES * self._latency_s)
 
     def learned(self, row: OpenRequest, decision: Reservation) -> None:
         """A per-request decision: remember whether the tenant's limits are roomy enough to
@@ -162,15 +209,56 @@ class Leasing:
     def _refill_ahead(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         money = self.book.leases.get(subject)
         slot = self.book.leases.get(subject.tenant)
-        if (
-            self._money_short(money, amount)
-            or _slots_short(slot)
-            or _permits_short(self.book.permits.get(key))
-        ):
+        if self._money_short(money, amount) or _slots_short(slot) or self._permits_short(key):
             self._refill(subject, key, amount)
 
     def _money_short(self, money: Lease | None, amount: Decimal) -> bool:
-        return money is None or money.available < max(amount, money.last_grant * self.ahead)
+        """Less is left than the demand of the next `lead_s` (or half the last grant), or
+        than two requests' worth."""
+        if money is None:
+            return True
+        rate = self._demand_of(money.subject).usd_per_s(time.monotonic())
+        low_water = max(2 * amount, money.last_grant * self.ahead, rate * Decimal(str(self.lead_s)))
+        return money.available < low_water
+
+    def _permits_short(self, key: uuid.UUID) -> bool:
+        """Fewer permits left than the key's demand of the next `lead_s` (at least 8 and a
+        quarter of the last grant), or none valid. Permits count in the current minute only:
+        in the last moments of a minute a refill would get permits that expire at once, so
+        none are asked for until the minute has turned (the requests in between reserve
+        per request)."""
+        permits = self.book.permits.get(key)
+        now = time.monotonic()
+        if permits is None:
+            return True
+        if now >= permits.expires:
+            return now >= permits.expires + 2 * PERMIT_MARGIN_S  # the minute has turned
+        rate = self._demand_of(key).per_s(now)
+        low_water = max(8, permits.granted // 4, math.ceil(rate * self.lead_s))
+        return permits.remaining < low_water
+
+    def _permits_wanted(self, key: uuid.UUID) -> int:
+        """The key's demand over the horizon (at least 64, at most what is left of the
+        minute), less what is left."""
+        if not self._permits_short(key):
+            return 0
+        permits = self.book.permits.get(key)
+        now = time.monotonic()
+        rate = self._demand_of(key).per_s(now)
+        want = max(64, math.ceil(rate * self.horizon_s))
+        if permits is None or now >= permits.expires:
+            return min(MAX_PERMITS, want)
+        seconds_left = permits.expires - now
+        want = min(want, max(64, math.ceil(rate * seconds_left)))
+        return max(0, min(MAX_PERMITS, want - permits.remaining))
+
+    def _slots_wanted(self, slot: Lease | None) -> int:
+        """Up to twice the requests in flight (at least the minimum a tenant must allow to be
+        leased at all), less what is held."""
+        if not _slots_short(slot):
+            return 0
+        used, held = (slot.used_slots, slot.slots) if slot is not None else (0, 0)
+        return max(0, min(MAX_SLOTS, max(self.min_slots, 2 * used) - held))
 
     def _refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         if subject in self._refilling or not self.book.trusted:
@@ -188,7 +276,10 @@ class Leasing:
     async def _run_refill(self, subject: Subject, key: uuid.UUID, amount: Decimal) -> None:
         try:
             async with self._engine.connect() as conn:
+                began = time.monotonic()
                 await self._refill_once(conn, subject, key, amount)
+                took = time.monotonic() - began
+                self._latency_s = 0.7 * self._latency_s + 0.3 * took
                 if subject.end_user_id is not None:
                     slot = self.book.leases.get(subject.tenant)
                     money = self.book.leases.get(subject)
@@ -214,22 +305,27 @@ class Leasing:
         min_usd = amount * self.min_worst_cases
         want_usd = ZERO
         if self._money_short(money, amount):
-            target = book.want(
-                subject, amount, horizon_s=self.horizon_s, floor=2 * self.min_worst_cases
+            rate = self._demand_of(subject).usd_per_s(time.monotonic())
+            target = max(
+                book.want(
+                    subject, amount, horizon_s=self.horizon_s, floor=2 * self.min_worst_cases
+                ),
+                (rate * Decimal(str(self.horizon_s))).quantize(Decimal("0.000001")),
             )
             held = money.available if money is not None else ZERO
             want_usd = max(target - held, min_usd)
         slot = book.leases.get(subject.tenant)
-        permits = book.permits.get(key)
+        want_slots = self._slots_wanted(slot) if subject.end_user_id is None else 0
+        want_permits = self._permits_wanted(key)
         refill = await book.refill_for(
             conn,
             subject,
             key=key,
             want_usd=want_usd,
             min_usd=min_usd,
-            want_slots=_slots_wanted(slot) if subject.end_user_id is None else 0,
+            want_slots=want_slots,
             min_slots=self.min_slots,
-            want_permits=_permits_wanted(permits),
+            want_permits=want_permits,
             min_rpm=self.min_rpm,
         )
         self.refills += 1
@@ -245,7 +341,8 @@ class Leasing:
             has_budget = refill.standing.user_budget is not None
             self._know_user(subject.tenant_id, subject.end_user_id, has_budget)
         lease = book.leases.get(subject)
-        if not granted or (want_usd > 0 and refill.usd == 0):
+        asked = want_usd > 0 or want_slots > 0 or want_permits > 0
+        if (asked and not granted) or (want_usd > 0 and refill.usd == 0):
             self._refused[subject] = time.monotonic() + REFUSED_BACKOFF_S
         if want_usd > 0 and refill.usd == 0 and lease is not None and lease.exists:
             # Refused money (near the limit, or small limits): what this lease still holds
@@ -260,7 +357,7 @@ class Leasing:
             key=None,
             want_usd=ZERO,
             min_usd=ZERO,
-            want_slots=_slots_wanted(lease),
+            want_slots=self._slots_wanted(lease),
             min_slots=self.min_slots,
             want_permits=0,
             min_rpm=self.min_rpm,
@@ -300,6 +397,16 @@ class Leasing:
     async def stop(self) -> None:
         """Give back everything not covering a request in flight (after the pumps settled and
         their settlements landed)."""
+        if self.hits or self.misses:
+            log.info(
+                "lease admission: %d admitted from leases, %d reserved per request (%s), "
+                "%d refills, refill round trip %.1f ms",
+                self.hits,
+                sum(self.misses.values()),
+                ", ".join(f"{why}: {n}" for why, n in self.misses.most_common()) or "-",
+                self.refills,
+                1000 * self._latency_s,
+            )
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
@@ -317,30 +424,38 @@ def _slots_short(slot: Lease | None) -> bool:
     return slot is None or slot.slots - slot.used_slots < max(4, slot.used_slots // 2)
 
 
-def _slots_wanted(slot: Lease | None) -> int:
-    """Up to twice the requests in flight (at least 16), less what is held."""
-    if not _slots_short(slot):
-        return 0
-    used, held = (slot.used_slots, slot.slots) if slot is not None else (0, 0)
-    return max(0, min(MAX_SLOTS, max(16, 2 * used) - held))
+@dataclass
+class Demand:
+    """What requests asked of one lease (or one key's permits) recently, admitted from it or
+    not: requests and dollars per second over the last whole second, or over the current one
+    when that is higher already (a ramp shows at once)."""
 
+    start: float = 0.0
+    count: int = 0
+    usd: Decimal = ZERO
+    last_count: int = 0
+    last_usd: Decimal = ZERO
 
-def _permits_short(permits: Permits | None) -> bool:
-    return (
-        permits is None
-        or time.monotonic() >= permits.expires
-        or permits.remaining < max(8, permits.granted // 4)
-    )
+    def add(self, now: float, usd: Decimal) -> None:
+        self._turn(now)
+        self.count += 1
+        self.usd += usd
 
+    def _turn(self, now: float) -> None:
+        if now - self.start >= 1.0:
+            fresh = now - self.start < 2.0
+            self.last_count = self.count if fresh else 0
+            self.last_usd = self.usd if fresh else ZERO
+            self.start, self.count, self.usd = now, 0, ZERO
 
-def _permits_wanted(permits: Permits | None) -> int:
-    """Twice what the last grant's use was (at least 64), less what is left."""
-    if not _permits_short(permits):
-        return 0
-    if permits is None or time.monotonic() >= permits.expires:
-        return 64 if permits is None else min(MAX_PERMITS, max(64, 2 * permits.granted))
-    used = max(permits.granted - permits.remaining, 0)
-    return max(0, min(MAX_PERMITS, max(64, 2 * used) - permits.remaining))
+    def per_s(self, now: float) -> float:
+        self._turn(now)
+        return max(float(self.last_count), self.count / max(now - self.start, 0.25))
+
+    def usd_per_s(self, now: float) -> Decimal:
+        self._turn(now)
+        elapsed = Decimal(str(round(max(now - self.start, 0.25), 3)))
+        return max(self.last_usd, self.usd / elapsed)
 
 
 def _few_slots(slot: Lease | None) -> bool:

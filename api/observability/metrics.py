@@ -131,6 +131,13 @@ class Metrics:
             ("result",),
             registry=r,
         )
+        self.lease_admissions = Counter(
+            "tollgate_lease_admissions",
+            "Requests that came to this process's leases: admitted from one (lease), or sent to "
+            "the per-request reserve, by why (money, slots, permits, untrusted, no slot lease)",
+            ("result",),
+            registry=r,
+        )
         self.journal_depth = Gauge(
             "tollgate_journal_depth",
             "Ledger records in the local journal (the spool) not yet in Postgres",

@@ -6,6 +6,7 @@ added to the price book later (a newer family) is assumed to have both features.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 # Families without extended thinking.
 _NO_THINKING = ("claude-3-5-", "claude-3-haiku", "claude-3-opus", "claude-3-sonnet", "claude-2")
@@ -26,6 +27,7 @@ class Capabilities:
     structured_outputs: bool
 
 
+@lru_cache(maxsize=256)
 def capabilities(model: str) -> Capabilities:
     return Capabilities(
         thinking=not model.startswith(_NO_THINKING),

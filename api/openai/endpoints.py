@@ -74,7 +74,7 @@ async def chat_completions(request: Request, caller: Caller, state: State) -> Re
     if stream.upstream_request_id:
         headers["request-id"] = stream.upstream_request_id
     translator = ChunkTranslator(
-        chat.model, include_usage=chat.include_usage, answer_tool=chat.answer_tool
+        chat.model, stream.meter, include_usage=chat.include_usage, answer_tool=chat.answer_tool
     )
     return ChunkStreamResponse(stream, translator, headers)
 

@@ -76,6 +76,27 @@ _MAPPED = frozenset(
 )
 
 _MAX_TOKENS = 2**31 - 1  # as on /v1/messages
+# Parameters that may be refused, and the ones that set tools or the output format: a plain
+# request (model, messages, max_tokens, stream...) names none of them and skips their checks.
+_REFUSABLE = frozenset(
+    {
+        "n",
+        "logprobs",
+        "top_logprobs",
+        "modalities",
+        "audio",
+        "functions",
+        "function_call",
+        "verbosity",
+        "web_search_options",
+        "frequency_penalty",
+        "presence_penalty",
+        "logit_bias",
+    }
+)
+_TOOLS_OR_FORMAT = frozenset({"tools", "tool_choice", "parallel_tool_calls", "response_format"})
+_SAMPLING = frozenset({"temperature", "top_p", "stop"})
+_USER = frozenset({"user", "safety_identifier"})
 
 
 @dataclass(frozen=True)
@@ -93,12 +114,14 @@ class ChatRequest:
 
 def translate_request(body: dict[str, Any]) -> ChatRequest:
     """Raises OpenAIRequestError (a 400) for anything that cannot be honoured."""
-    unknown = sorted(set(body) - _MAPPED - _IGNORED)
+    names = body.keys()
+    unknown = sorted(names - _MAPPED - _IGNORED)
     if unknown:
         raise OpenAIRequestError(
             f"Unrecognized request argument supplied: {unknown[0]}", unknown[0], "unknown_parameter"
         )
-    _refuse_unsupported(body)
+    if not names.isdisjoint(_REFUSABLE):
+        _refuse_unsupported(body)
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise OpenAIRequestError("model: required (a non-empty string)", "model")
@@ -108,7 +131,9 @@ def translate_request(body: dict[str, Any]) -> ChatRequest:
     out: dict[str, Any] = {"model": model, "messages": messages}
     if system:
         out["system"] = system
-    answer_tool = _tools_and_format(body, caps, model, out)
+    answer_tool = None
+    if not names.isdisjoint(_TOOLS_OR_FORMAT):
+        answer_tool = _tools_and_format(body, caps, model, out)
     max_tokens = _max_tokens(body)
     thinking = _thinking(body, caps, model, answer_tool is not None, out)
     out["max_tokens"] = max_tokens or DEFAULT_MAX_TOKENS + (thinking or 0)
@@ -121,8 +146,9 @@ def translate_request(body: dict[str, Any]) -> ChatRequest:
                 "max_completion_tokens",
             )
         out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    _sampling(body, out, thinking is not None)
-    user = _user(body)
+    if not names.isdisjoint(_SAMPLING):
+        _sampling(body, out, thinking is not None)
+    user = None if names.isdisjoint(_USER) else _user(body)
     if user is not None:
         out["metadata"] = {"user_id": user}
     if stream:

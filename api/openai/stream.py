@@ -11,7 +11,9 @@ One translator per stream, fed the upstream bytes exactly as they arrive (any ch
 - `message_stop` → with `include_usage`, a chunk with `choices: []` and the usage (every
   other chunk then carries `"usage": null`, as OpenAI's do), then `data: [DONE]`;
 - an `error` event → `data: {"error": {...}}` in OpenAI's shape, and the stream ends.
-Usage is read by a UsageMeter with the same rules as the ledger's, so it is the billed usage.
+Usage, the message id, the stop reason and an upstream error are read from the relay's own
+UsageMeter (`MeteredStream.meter`, one meter per request), which has observed each chunk before
+it is handed here: the usage chunk is the ledger row's usage, not a second reading of it.
 
 Fast path: a text delta in the upstream's own layout is copied into the chunk as its raw JSON
 string literal, with no JSON decoding or encoding; anything else takes the general path. An
@@ -32,12 +34,20 @@ from api.metering.sse import SSEScanner
 from api.openai.errors import error_object, openai_error_shape
 from api.openai.response import completion_id, finish_reason, openai_usage, reasoning_tokens_of
 
-# A whole text-delta event in the upstream's own layout; group 1 is the text's JSON literal.
-_TEXT_EVENT = re.compile(
-    rb'event: content_block_delta\ndata: \{"type":"content_block_delta","index":\d+,'
-    rb'"delta":\{"type":"text_delta","text":("(?:[^"\\\n\r]|\\.)*")\}\}'
+# A text delta's data in the upstream's own layout; group 1 is the text's JSON literal (written
+# as "normal* (escape normal*)*", which the regex engine runs without backtracking).
+_TEXT_DATA = re.compile(
+    rb'\{"type":"content_block_delta","index":\d+,'
+    rb'"delta":\{"type":"text_delta","text":("[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*")\}\}'
 )
+_TEXT_EVENT = re.compile(b"event: content_block_delta\ndata: " + _TEXT_DATA.pattern)  # whole
 _TEXT_CHUNK = re.compile(_TEXT_EVENT.pattern + b"\n\n")  # a chunk that is exactly one
+# The start of an empty text block, the usual one, in the upstream's layout; group 1 is its index.
+_TEXT_START_DATA = re.compile(
+    rb'\{"type":"content_block_start","index":(\d+),"content_block":\{"type":"text","text":""\}\}'
+)
+# Any other whole event in the plain layout (one `event:` line, one `data:` line): name, data.
+_PLAIN_EVENT = re.compile(rb"event: ([a-z_]+)\ndata: ([^\n]*)")
 _METERED = frozenset({b"message_start", b"message_delta", b"message_stop", b"error"})
 _DONE = b"data: [DONE]\n\n"
 
@@ -45,8 +55,16 @@ _TEXT, _THINKING, _TOOL, _ANSWER, _OTHER = range(5)
 
 
 class ChunkTranslator:
-    def __init__(self, model: str, *, include_usage: bool, answer_tool: str | None = None) -> None:
-        self.meter = UsageMeter()
+    def __init__(
+        self,
+        model: str,
+        meter: UsageMeter,
+        *,
+        include_usage: bool,
+        answer_tool: str | None = None,
+    ) -> None:
+        """`meter` observes every chunk before `feed` gets it (the relay's order)."""
+        self.meter = meter
         self.done = False
         self._model = model
         self._include_usage = include_usage
@@ -60,6 +78,7 @@ class ChunkTranslator:
         self._reasoning_tokens = 0
         self._blocks: dict[int, tuple[int, int]] = {}  # upstream index -> (kind, tool index)
         self._tools = 0
+        self._envelope = b""  # `data: {` and the fields every chunk repeats, up to "choices"
         self._head = b""
         self._tail = b""
         self._text_head = b""
@@ -67,12 +86,14 @@ class ChunkTranslator:
         self._set_id("chatcmpl-tollgate")
 
     def _set_id(self, chunk_id: str) -> None:
-        self._id = chunk_id
-        self._head = (
+        """Every chunk's bytes but its delta, built once per id (the id comes with
+        message_start)."""
+        self._envelope = (
             f'data: {{"id":{json.dumps(chunk_id)},"object":"chat.completion.chunk",'
             f'"created":{self._created},"model":{json.dumps(self._model)},'
-            '"system_fingerprint":null,"choices":[{"index":0,"delta":'
+            '"system_fingerprint":null,'
         ).encode()
+        self._head = self._envelope + b'"choices":[{"index":0,"delta":'
         self._tail = self._tail_with("null")
         self._text_head = self._head + b'{"content":'
         self._text_tail = b"}" + self._tail
@@ -114,6 +135,8 @@ class ChunkTranslator:
                     break
                 if (text := _TEXT_EVENT.fullmatch(block)) is not None:
                     out.append(self._text_head + text.group(1) + self._text_tail)
+                elif (plain := _PLAIN_EVENT.fullmatch(block)) is not None:
+                    out.append(self._event(plain.group(1), plain.group(2)))
                 elif block.strip(b"\n"):
                     out.append(self._translate(block + b"\n\n"))
         if end < len(chunk) and not self.done:  # an event that the next chunk completes
@@ -125,16 +148,19 @@ class ChunkTranslator:
     def _translate(self, chunk: bytes) -> bytes:
         out: list[bytes] = []
         for name, data in self._scanner.feed(chunk):
-            if name == b"content_block_delta":
-                out.append(self._delta(data))
-            elif name in _METERED:
-                self.meter.observe_event(name, data)
-                out.append(self._lifecycle(name, data))
-            elif name == b"content_block_start":
-                out.append(self._block_start(data))
+            out.append(self._event(name, data))
             if self.done:
                 break
         return b"".join(out)
+
+    def _event(self, name: bytes, data: bytes) -> bytes:
+        if name == b"content_block_delta":
+            return self._delta(data)
+        if name in _METERED:
+            return self._lifecycle(name, data)
+        if name == b"content_block_start":
+            return self._block_start(data)
+        return b""  # ping, content_block_stop, and names we do not know
 
     def finish(self) -> bytes:
         """Call when the upstream stream has ended: an error chunk if it ended early."""
@@ -149,6 +175,8 @@ class ChunkTranslator:
         return self._head + delta + self._tail
 
     def _delta(self, data: bytes) -> bytes:
+        if (text := _TEXT_DATA.fullmatch(data)) is not None:  # e.g. an event cut by the chunking
+            return self._text_head + text.group(1) + self._text_tail
         event = _load(data)
         delta = event.get("delta") if event else None
         if not isinstance(delta, dict):
@@ -173,6 +201,9 @@ class ChunkTranslator:
         return self._chunk(json.dumps(delta, ensure_ascii=False).encode())
 
     def _block_start(self, data: bytes) -> bytes:
+        if (empty_text := _TEXT_START_DATA.fullmatch(data)) is not None:
+            self._blocks[int(empty_text.group(1))] = (_TEXT, -1)
+            return b""
         event = _load(data)
         block = event.get("content_block") if event else None
         index = event.get("index") if event else None
@@ -221,21 +252,12 @@ class ChunkTranslator:
             self.done = True
             if not self._include_usage:
                 return _DONE
-            usage = openai_usage(meter.usage, self._reasoning_tokens)
-            return self._data({**self._envelope(), "choices": [], "usage": usage}) + _DONE
+            usage = json.dumps(openai_usage(meter.usage, self._reasoning_tokens)).encode()
+            return self._envelope + b'"choices":[],"usage":' + usage + b"}\n\n" + _DONE
         self.done = True  # error
         shape = openai_error_shape(500, meter.error_type)
         message = meter.error_message or "the upstream stream failed"
         return self._error_chunk(shape.type, message, shape.code)
-
-    def _envelope(self) -> dict[str, Any]:
-        return {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "system_fingerprint": None,
-        }
 
     def _error_chunk(self, error_type: str, message: str, code: str | None) -> bytes:
         return self._data({"error": error_object(message, error_type, None, code)})

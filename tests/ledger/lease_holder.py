@@ -31,14 +31,19 @@ async def main(url: str, tenant: uuid.UUID, stale_s: float) -> None:
         sent = time.monotonic()
         await conn.execute(_BEAT, {"owner": owner})
         book.heartbeat_sent(sent)
-        granted, slots = await book.refill(
+        refill = await book.refill_for(
             conn,
             Subject(tenant, None, *PERIOD),
+            key=None,
             want_usd=Decimal(1000),
             min_usd=Decimal(0),
             want_slots=1000,
+            min_slots=1,
+            want_permits=0,
+            min_rpm=1,
         )
-        print(f"ready {owner} {granted} {slots}", flush=True)
+        assert refill is not None
+        print(f"ready {owner} {refill.usd} {refill.slots}", flush=True)
         while True:
             await asyncio.sleep(stale_s / 4)
             await conn.execute(_BEAT, {"owner": owner})

@@ -107,13 +107,17 @@ class Process:
         rid = uuid.uuid4()
         ticket = self.book.admit(rid, subject, worst, key)
         if ticket is None and refill:
-            self.permits += await self.book.refill_permits(conn, subject, key, multiple)
-            want = worst * multiple
+            # As the request path refills (api/ledger/leasing.py), with every limit "roomy".
             if subject.end_user_id is not None:  # slots come from the tenant's lease
-                await self.book.refill(
-                    conn, subject.tenant, want_usd=Decimal(0), min_usd=Decimal(0), want_slots=2
-                )
-            await self.book.refill(conn, subject, want_usd=want, min_usd=worst, want_slots=2)
+                await self.book.refill_for(
+                    conn, subject.tenant, key=None, want_usd=Decimal(0), min_usd=Decimal(0),
+                    want_slots=2, min_slots=1, want_permits=0, min_rpm=1,
+                )  # fmt: skip
+            got = await self.book.refill_for(
+                conn, subject, key=key, want_usd=worst * multiple, min_usd=worst,
+                want_slots=2, min_slots=1, want_permits=multiple, min_rpm=1,
+            )  # fmt: skip
+            self.permits += got.permits if got is not None else 0
             ticket = self.book.admit(rid, subject, worst, key)
         if ticket is not None:
             self.admitted += 1

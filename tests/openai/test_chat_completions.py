@@ -105,6 +105,40 @@ async def test_prompt_cache_reads_and_writes_are_priced_exactly(
     assert row["cost_usd"] == Decimal("0.016257")
 
 
+async def test_streamed_usage_chunk_with_cache_reads_and_writes_is_the_ledger_row(
+    gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
+) -> None:
+    """The final chunk's usage comes from the same meter that settles the row."""
+    knobs = {
+        "x-sim-input-tokens": "1234",
+        "x-sim-cache-read-tokens": "10000",
+        "x-sim-cache-write-5m-tokens": "2000",
+        "x-sim-cache-write-1h-tokens": "300",
+        "x-sim-output-tokens": "17",
+    }
+    stream = await client(gateway, tenant.key).chat.completions.create(
+        model=MODEL,
+        messages=HELLO,
+        stream=True,
+        stream_options={"include_usage": True},
+        extra_headers=knobs,
+    )
+    chunks = [chunk async for chunk in stream]
+    usage = chunks[-1].usage
+    assert usage is not None and chunks[-1].choices == []
+    assert all(c.usage is None for c in chunks[:-1])
+    [row] = await settled_rows(engine, 1)
+    assert row["status"] == "ok" and row["endpoint"] == "chat_completions"
+    written = row["cache_write_5m_tokens"] + row["cache_write_1h_tokens"]
+    assert (row["input_tokens"], row["cache_read_tokens"], written) == (1234, 10000, 2300)
+    assert usage.prompt_tokens == row["input_tokens"] + row["cache_read_tokens"] + written
+    assert usage.prompt_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens == row["cache_read_tokens"]
+    assert usage.completion_tokens == row["output_tokens"] == 17
+    assert usage.total_tokens == usage.prompt_tokens + 17
+    assert row["cost_usd"] == Decimal("0.016257")
+
+
 async def test_tool_call_round_trip_streamed_and_not(
     gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
 ) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from api.metering.meter import UsageMeter
 from api.openai.errors import openai_error_shape, translate_error_body
 from api.openai.response import translate_message
 from api.openai.stream import ChunkTranslator
@@ -86,15 +87,25 @@ def chunks_of(out: bytes) -> list[Any]:
     return result
 
 
+def translate_pieces(pieces: list[bytes], **kwargs: Any) -> bytes:
+    """The translator's output for these upstream chunks, each observed by the relay's meter
+    before the translator gets it (as api/proxy/stream.py does)."""
+    meter = UsageMeter()
+    translator = ChunkTranslator(MODEL, meter, **{"include_usage": True, **kwargs})
+    out: list[bytes] = []
+    for piece in pieces:
+        meter.observe(piece)
+        out.append(translator.feed(piece))
+    return b"".join(out) + translator.finish()
+
+
 def translate_stream(raw: bytes, step: int, **kwargs: Any) -> list[Any]:
     """step 0: one event per chunk (as most upstreams send them) — the fast path."""
-    translator = ChunkTranslator(MODEL, **{"include_usage": True, **kwargs})
     if step:
         pieces = [raw[i : i + step] for i in range(0, len(raw), step)]
     else:
         pieces = [event + b"\n\n" for event in raw.split(b"\n\n")[:-1]]
-    out = b"".join(translator.feed(piece) for piece in pieces)
-    return chunks_of(out + translator.finish())
+    return chunks_of(translate_pieces(pieces, **kwargs))
 
 
 @pytest.mark.parametrize("step", [0, 1, 7, 100_000])
@@ -280,9 +291,14 @@ def test_text_deltas_in_another_layout_take_the_general_path(step: int) -> None:
     assert 'x"}}' in contents
 
 
+def word(i: int) -> str:
+    """A text delta with characters that JSON escapes (quote, backslashes, line feed, é)."""
+    return f'w{i} \u00e9 "q" \\ \\\\\n'
+
+
 def text_reply(words: int) -> bytes:
     """A reply of many text deltas in the upstream's own layout (the translator's fast path)."""
-    text = [delta(0, {"type": "text_delta", "text": f"w{i} \u00e9\n"}) for i in range(words)]
+    text = [delta(0, {"type": "text_delta", "text": word(i)}) for i in range(words)]
     return b"".join(
         [
             anthropic_stream("end_turn").split(b"event: ping")[0],
@@ -311,12 +327,13 @@ def test_a_reply_cut_anywhere_into_large_chunks_translates_as_event_by_event(lay
         raw = raw.replace(b"\n", b"\r\n")
     expected = without_created(translate_stream(text_reply(40), 0))
     assert len(expected) == 1 + 40 + 3  # role, 40 deltas, finish, usage, [DONE]
+    texts = [c["choices"][0]["delta"]["content"] for c in expected[1:41]]
+    assert texts == [word(i) for i in range(40)]
     separators = [i for i in range(len(raw)) if raw.startswith(b"\n\n", i)]
     cuts = {1, len(raw) // 2, *separators[:5], *(s + 1 for s in separators[5:10])}
     cuts |= {s + 2 for s in separators[10:15]} | {s - 7 for s in separators[15:20]}
     for first in sorted(cuts):
         for second in (first + 1, first + 333, len(raw) - 1):
             pieces = [raw[:first], raw[first:second], raw[second:]]
-            translator = ChunkTranslator(MODEL, include_usage=True)
-            out = b"".join(translator.feed(piece) for piece in pieces) + translator.finish()
+            out = translate_pieces(pieces)
             assert without_created(chunks_of(out)) == expected, (first, second)

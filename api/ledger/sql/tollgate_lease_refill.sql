@@ -4,7 +4,7 @@
 -- leases) and rpm permits for one key, and return the limits the process needs to admit
 -- against it (quota mode, budget, rpm, concurrency, the end user's budget) and where the
 -- tenant stands after the grant (for the quota headers).
--- Rules (beyond tollgate_lease_acquire's, whose lock order and accounting it shares):
+-- Rules (lock order and accounting as tollgate_reserve's: tenant row, user row, lease):
 --  * nothing is granted unless the tenant's concurrency limit is at least p_min_slots and its
 --    rpm limit at least p_min_rpm per live process: small limits are decided per request
 --    (tollgate_reserve), exactly, with no slice held anywhere;

@@ -1046,26 +1046,34 @@ def throughput_ratios(levels: list[Level]) -> list[str]:
 
 
 def round_ratios(levels: list[Level]) -> list[str]:
-    """With --rounds: Tollgate's chat.completions / Messages throughput in each round, then
-    their mean and spread (c=1 is latency-bound and noisy, so one pair says little)."""
-    rounds = {lv.round for lv in levels}
+    """With --rounds: Tollgate's chat.completions / Messages ratio in each round, then their mean
+    and spread (c=1 is latency-bound and noisy, so one pair says little), for throughput and for
+    requests per second of gateway CPU."""
+    rounds = sorted({lv.round for lv in levels})
     if len(rounds) < 2:
         return []
-    by = {(lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
-    lines = ["", "Tollgate chat.completions / Messages throughput per round (interleaved):"]
-    for c in sorted({lv.concurrency for lv in levels}):
-        ratios = [
-            100 * by["tollgate-openai", c, n] / by["tollgate", c, n]
-            for n in sorted(rounds)
-            if by.get(("tollgate", c, n)) and ("tollgate-openai", c, n) in by
-        ]
-        if len(ratios) < 2:
-            continue
-        each = ", ".join(f"{r:.0f}%" for r in ratios)
-        lines.append(
-            f"- c={c}: {each}; mean {statistics.mean(ratios):.1f}%, "
-            f"stdev {statistics.stdev(ratios):.1f}, min {min(ratios):.0f}%, max {max(ratios):.0f}%"
-        )
+    rps = {(lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
+    per_cpu = {
+        (lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) / (lv.server_cpu_pct / 100)  # type: ignore[arg-type]
+        for lv in levels
+        if lv.server_cpu_pct > 0
+    }
+    lines: list[str] = []
+    for title, by in (("throughput", rps), ("requests per second of gateway CPU", per_cpu)):
+        lines += ["", f"Tollgate chat.completions / Messages {title}, per round (interleaved):"]
+        for c in sorted({lv.concurrency for lv in levels}):
+            ratios = [
+                100 * by["tollgate-openai", c, n] / by["tollgate", c, n]
+                for n in rounds
+                if by.get(("tollgate", c, n)) and ("tollgate-openai", c, n) in by
+            ]
+            if len(ratios) < 2:
+                continue
+            each = ", ".join(f"{r:.0f}%" for r in ratios)
+            lines.append(
+                f"- c={c}: {each}; mean {statistics.mean(ratios):.1f}%, stdev "
+                f"{statistics.stdev(ratios):.1f}, min {min(ratios):.0f}%, max {max(ratios):.0f}%"
+            )
     return lines
 
 

@@ -4,9 +4,13 @@
     .venv/bin/python bench/soak.py [--duration 600] [--concurrency 256] [--restarts 2]
 
 Two tenants share the load (worker i uses key i mod 2): `open` has no practical limit;
-`capped` has a hard monthly budget that the soak reaches part-way. Afterwards (once the spool
-has drained) it reports: completed streams vs `ok` rows (lost rows), duplicate ids, rows still
-in flight, what is left reserved, and the capped tenant's spend against its budget (overshoot).
+`capped` has a hard monthly budget that the soak reaches part-way. Both are far above the lease
+thresholds, so they are admitted against escrow leases (the capped one per request once its
+remainder is below TOLLGATE_LEASE_MIN_WORST_CASES worst cases); the lease counters of
+`/metrics` are printed at the end of the load. Then the gateway is stopped gracefully and the
+ledger audited: completed streams vs `ok` rows (lost rows), duplicate ids, rows still in
+flight, leases, reservations and slots left, and the capped tenant's spend against its budget
+(overshoot).
 Postgres is the embedded one from tests/pg.py (StoppablePostgres), stopped with
 `pg_ctl -m immediate` and started again after 5 s, `--restarts` times, evenly spread.
 """
@@ -114,6 +118,7 @@ async def audit(dsn: str) -> dict[str, object]:
             " sum(l.cost_usd) AS cost FROM usage_ledger l JOIN tenants t ON t.id = l.tenant_id"
             " GROUP BY 1, 2 ORDER BY 1, 2"
         )
+        leases = await conn.fetchval("SELECT count(*) FROM budget_leases")
         counters = await conn.fetch(
             "SELECT t.name, c.spent_usd, c.reserved_usd, c.in_flight, t.monthly_budget_usd"
             " FROM spend_counters c JOIN tenants t ON t.id = c.tenant_id"
@@ -121,6 +126,7 @@ async def audit(dsn: str) -> dict[str, object]:
         )
         return {
             "in_flight_left": left,
+            "leases_left": leases,
             "rows": [dict(r) for r in rows],
             "counters": [dict(r) for r in counters],
         }
@@ -190,6 +196,11 @@ def main() -> None:
         out, _ = load.communicate()
         result = json.loads(out)
         print(lease_metrics(f"http://127.0.0.1:{port}/metrics"), flush=True)
+        # Stop the gateway gracefully before the audit: its last batch lands and its leases go
+        # back, so the audit sees nothing reserved, leased or in flight (or a leak).
+        serve = procs[1]
+        serve.terminate()
+        serve.wait(timeout=120)
         print(
             json.dumps(
                 {
@@ -214,9 +225,14 @@ def main() -> None:
         ok_rows = sum(r["n"] for r in report["rows"] if r["status"] == "ok")  # type: ignore[index,union-attr]
         dupes = sum(r["n"] - r["ids"] for r in report["rows"])  # type: ignore[index,union-attr]
         print(json.dumps(report, default=str, indent=1))
+        overshoot = sum(
+            max(Decimal(str(c["spent_usd"])) - Decimal(str(c["monthly_budget_usd"])), Decimal(0))
+            for c in report["counters"]  # type: ignore[union-attr]
+        )
         print(
             f"completed streams {result['ok_total']}, ok rows {ok_rows}, "
-            f"lost {result['ok_total'] - ok_rows}, duplicate ids {dupes}",
+            f"lost {result['ok_total'] - ok_rows}, duplicate ids {dupes}, "
+            f"overshoot ${overshoot}, leases left {report['leases_left']}",
             flush=True,
         )
         spool = (

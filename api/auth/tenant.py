@@ -16,7 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import text
 
-from api.db.errors import DB_ERRORS, unavailable
+from api.db.errors import DB_ERRORS, DatabaseDown, unavailable
 from api.errors import AuthenticationFailed, PermissionDenied
 from api.http.throttle import Throttle, client_address
 from api.keys.principal import KeyEntry, Principal
@@ -101,7 +101,14 @@ async def authenticate(request: Request, state: State, throttle: Throttle) -> Pr
         # throttled; a cached good key is never held up by someone else's failures.
         throttle.check(*subjects)
     if entry is None:
-        entry = await state.key_cache.load(key_hash, lambda: _load(state, key_hash))
+        try:
+            entry = await state.key_cache.load(key_hash, lambda: _load(state, key_hash))
+        except DatabaseDown:
+            # Postgres is unreachable: a key known good a moment ago still is (nothing can
+            # revoke it meanwhile), so a request its tenant's lease covers is not refused.
+            entry = state.key_cache.stale_known(key_hash)
+            if entry is None:
+                raise
     elif entry.principal is not None:
         state.key_cache.refresh_ahead(key_hash, entry, lambda: _load(state, key_hash))
     if entry.principal is None:

@@ -15,6 +15,7 @@ from decimal import Decimal
 _CACHE_MAX = 100_000  # known keys
 _NEGATIVE_MAX = 10_000  # unknown or revoked keys: a flood of them never evicts a known one
 _REFRESH_AHEAD = 4  # a known key is looked up again in the last 1/4 of its TTL, in the background
+STALE_WHILE_DOWN_S = 60.0  # a known-good key past its TTL still works this long if Postgres is down
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,21 @@ class KeyCache:
             if entry is None:
                 continue
             if entry.expires < time.monotonic():
-                del entries[key_hash]
+                if entries is self._unknown or self.ttl_s <= 0:
+                    del entries[key_hash]  # a known key stays for `stale_known` (LRU-bounded)
                 return None
             entries.move_to_end(key_hash)
             return entry
         return None
+
+    def stale_known(self, key_hash: bytes) -> KeyEntry | None:
+        """A known-good key's entry past its TTL, for at most STALE_WHILE_DOWN_S more: what the
+        caller may use while Postgres cannot be reached (no revocation can commit meanwhile;
+        one committed within the TTL before the outage applies once it is back)."""
+        entry = self._known.get(key_hash)
+        if entry is None or time.monotonic() > entry.expires + STALE_WHILE_DOWN_S:
+            return None
+        return entry
 
     def put(self, key_hash: bytes, entry: KeyEntry) -> None:
         known = entry.principal is not None

@@ -8,8 +8,10 @@
   with one gets a lease of their own only while active (several requests within
   `ACTIVE_WINDOW_S`); idle leases go back after `idle_s`.
 * A miss (no lease, not enough left, no slot or rpm permit) starts a refill and the request
-  reserves per request now: it never waits for a refill. A hit that leaves less than `ahead`
-  of the last grant starts a refill too.
+  reserves per request now: it never waits for a refill. A hit that leaves less than the
+  low-water mark (the demand over `lead_s`: several refill round trips) starts a refill too,
+  so that at a steady rate the lease never runs dry; refills are sized from the demand (hits
+  and misses) over `horizon_s`.
 * Small limits get nothing (tollgate_lease_refill: concurrency below `min_slots`, rpm below
   `min_rpm` per live process, or a remainder below `min_worst_cases` worst cases per process):
   those tenants are decided per request, exactly as before leases. A refill that is refused
@@ -297,9 +299,9 @@ class Leasing:
     async def _refill_once(
         self, conn: Any, subject: Subject, key: uuid.UUID, amount: Decimal
     ) -> None:
-        """Ask only for what is short: money up to `LeaseBook.want` (at least the minimum
-        grant), slots up to twice the requests in flight, permits up to twice the last grant's
-        use; a lease that does not need a part gets none of it (nothing piles up)."""
+        """Ask only for what is short: money and permits up to the demand over the horizon
+        (money: at least twice the minimum grant), slots up to twice the requests in flight; a
+        lease that does not need a part gets none of it (nothing piles up)."""
         book = self.book
         money = book.leases.get(subject)
         min_usd = amount * self.min_worst_cases

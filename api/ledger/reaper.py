@@ -7,7 +7,6 @@ If the dead process had spooled the real settlement, replaying it later still la
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -68,6 +67,9 @@ class Reaper:
         self.stale_after_s = stale_after_s
         self._on_beat = on_beat  # told when a heartbeat sent at (monotonic) time t committed
         self._task: asyncio.Task[None] | None = None
+        self._ticks = 0
+        self._down = False  # the last tick could not reach the database
+        self._no_reap_before = 0.0  # monotonic: after an outage, every process gets to beat
 
     async def heartbeat(self) -> None:
         sent = time.monotonic()
@@ -94,24 +96,36 @@ class Reaper:
             )
         return reaped
 
+    async def tick(self) -> None:
+        """One beat: the heartbeat, and every other beat the reap. After the database was
+        unreachable, nothing is reaped for a whole stale window: every heartbeat is old then,
+        the live processes' too, and a reaper that ran first would take their leases and
+        in-flight rows (overshoot and `abandoned` rows of requests that are still running)."""
+        try:
+            await self.heartbeat()
+            if self._down:
+                self._down = False
+                self._no_reap_before = time.monotonic() + self.stale_after_s
+                log.info("database back; reaping resumes in %.0f s", self.stale_after_s)
+            if self._ticks % 2 == 0 and time.monotonic() >= self._no_reap_before:
+                await self.reap_once()
+        except DB_ERRORS:
+            self._down = True  # try again next beat
+        except Exception:
+            log.exception("reaper failed")
+        self._ticks += 1
+
     async def _run(self) -> None:
         beat = max(0.2, self.stale_after_s / 3)
-        ticks = 0
         while True:
-            try:
-                await self.heartbeat()
-                if ticks % 2 == 0:
-                    await self.reap_once()
-            except DB_ERRORS:
-                pass  # the database is down; try again next beat
-            except Exception:
-                log.exception("reaper failed")
-            ticks += 1
+            await self.tick()
             await asyncio.sleep(beat)
 
     async def start(self) -> None:
-        with contextlib.suppress(*DB_ERRORS):
+        try:
             await self.heartbeat()  # before serving: our rows are never mistaken for orphans
+        except DB_ERRORS:
+            self._down = True  # as after an outage: the others get a stale window to beat
         self._task = asyncio.create_task(self._run(), name="quota-reaper")
 
     async def stop(self) -> None:

@@ -20,7 +20,7 @@ from api.http.forwarding import forwarded_headers
 from api.http.throttle import get_auth_throttle
 from api.ledger.metered import MeteredRequest
 from api.openai.errors import OpenAIRequestError, error_json, translate_error_body
-from api.openai.jsonbody import parse_strict_object
+from api.openai.jsonbody import dumps, parse_strict_object
 from api.openai.relay import ChunkStreamResponse
 from api.openai.request import ChatRequest, translate_request
 from api.openai.response import translate_message
@@ -49,7 +49,7 @@ def _refused(status: int, body: bytes, headers: dict[str, str], rid: str) -> Res
 async def chat_completions(request: Request, caller: Caller, state: State) -> Response:
     raw = await read_body(request, state.settings.max_body_bytes)
     chat = translate_request(parse_strict_object(raw))
-    upstream_raw = json.dumps(chat.body, ensure_ascii=False).encode()
+    upstream_raw = dumps(chat.body)
     metered = await begin(
         state,
         caller,
@@ -115,4 +115,4 @@ async def _whole(
     if "request-id" in whole.headers:
         headers["request-id"] = whole.headers["request-id"]
     completion = translate_message(message, chat.model, chat.answer_tool)
-    return json_response(200, json.dumps(completion, ensure_ascii=False).encode(), headers)
+    return json_response(200, dumps(completion), headers)

@@ -32,6 +32,7 @@ from typing import Any
 from api.metering.meter import UsageMeter
 from api.metering.sse import SSEScanner
 from api.openai.errors import error_object, openai_error_shape
+from api.openai.jsonbody import dumps
 from api.openai.response import completion_id, finish_reason, openai_usage, reasoning_tokens_of
 
 # A text delta's data in the upstream's own layout; group 1 is the text's JSON literal (written
@@ -198,7 +199,7 @@ class ChunkTranslator:
         return b""
 
     def _json_delta(self, delta: dict[str, Any]) -> bytes:
-        return self._chunk(json.dumps(delta, ensure_ascii=False).encode())
+        return self._chunk(dumps(delta))
 
     def _block_start(self, data: bytes) -> bytes:
         if (empty_text := _TEXT_START_DATA.fullmatch(data)) is not None:
@@ -264,7 +265,7 @@ class ChunkTranslator:
 
     @staticmethod
     def _data(payload: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps(payload, ensure_ascii=False).encode() + b"\n\n"
+        return b"data: " + dumps(payload) + b"\n\n"
 
 
 def _load(data: bytes) -> dict[str, Any] | None:

@@ -5,8 +5,9 @@ _MIN_WORST_CASES), so the gateway holds a lease and admits in memory. The define
 
 * Requests in flight when Postgres stops finish normally (their settlements wait in the journal
   and the batcher's queue).
-* While Postgres is down, a new request whose key is cached is admitted from the lease the
-  process holds, for as long as the lease is trusted (the last committed heartbeat plus
+* While Postgres is down, a new request is admitted from the lease the process holds (its key,
+  known good a moment ago, still is: nothing can revoke it meanwhile), for as long as the lease
+  is trusted (the last committed heartbeat plus
   `TOLLGATE_REAPER_STALE_S` minus a third of it: the reaper can never hand that lease to anyone
   else meanwhile).
 * Once the lease is no longer trusted, admission needs Postgres: 503 "database unavailable"
@@ -31,6 +32,7 @@ from sqlalchemy import text
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.errors import DB_DOWN_MESSAGE
 from api.db.migrate import upgrade
+from api.keys.secrets import hash_key
 from api.ledger.leasing import Leasing
 from tests.gate import UpstreamGate, gated_upstream
 from tests.pg import StoppablePostgres, with_database
@@ -93,10 +95,10 @@ async def test_postgres_restart_with_leases_held_admits_from_the_lease_then_503_
             tmp_path / "data",
             gate.url,
             upstream_timeout_s=600,
-            # The key stays cached through the outage (auth would need Postgres otherwise),
-            # and the lease stays trusted for 20 s after the last heartbeat: long enough on a
-            # busy machine for the requests sent right after the stop.
-            key_cache_ttl_s=60,
+            # The key's cache entry expires during the outage (a known-good key then still
+            # works while Postgres is unreachable), and the lease stays trusted for 20 s after
+            # the last heartbeat: long enough on a busy machine for the requests sent then.
+            key_cache_ttl_s=1,
             reaper_stale_s=30,
         )
         gateway = start_gateway(settings, url)
@@ -161,7 +163,10 @@ async def _outage(
     await asyncio.to_thread(pg.stop)
     assert leasing.book.trusted  # the heartbeat before the stop is fresh enough
 
-    # Postgres is down, the lease is trusted: admitted from it, no database needed.
+    # Postgres is down, the lease is trusted: admitted from it, no database needed — also
+    # once the key's cache entry has expired (its lookup cannot reach Postgres).
+    key_hash = hash_key(api_key)
+    await wait_until(lambda: _true(gateway.state.key_cache.get(key_hash) is None), timeout_s=60)
     down = [asyncio.create_task(one()) for _ in range(WHILE_DOWN)]
     await wait_until(lambda: _true(gate.waiting == IN_FLIGHT + WHILE_DOWN), timeout_s=60)
     assert leasing.hits - hits == IN_FLIGHT + WHILE_DOWN

@@ -16,10 +16,12 @@ UsageMeter (`MeteredStream.meter`, one meter per request), which has observed ea
 it is handed here: the usage chunk is the ledger row's usage, not a second reading of it.
 
 Fast path: a text delta in the upstream's own layout is copied into the chunk as its raw JSON
-string literal, with no JSON decoding or encoding; anything else takes the general path. An
-event split between two chunks is completed by the SSE scanner, and the fast path resumes right
-after it (the upstream client hands over whatever bytes have arrived, so a long reply often
-comes as a few large chunks whose edges cut events).
+string literal, with no JSON decoding or encoding; a run of them within one chunk is matched
+and joined by the regex engine and bytes.join at once (no Python work per delta); other events
+in the plain two-line layout are read without the SSE scanner; anything else takes the general
+path. An event split between two chunks is completed by the SSE scanner, and the fast path
+resumes right after it (the upstream client hands over whatever bytes have arrived, so a long
+reply often comes as a few large chunks whose edges cut events).
 """
 
 from __future__ import annotations
@@ -43,6 +45,15 @@ _TEXT_DATA = re.compile(
 )
 _TEXT_EVENT = re.compile(b"event: content_block_delta\ndata: " + _TEXT_DATA.pattern)  # whole
 _TEXT_CHUNK = re.compile(_TEXT_EVENT.pattern + b"\n\n")  # a chunk that is exactly one
+# The same with a one-digit index (every block of a usual reply), for whole runs of them: the
+# regex engine collects their literals in one pass, and a run is accepted when its matches
+# tile it exactly (each match is _TEXT_FIXED bytes plus its literal).
+_TEXT_CHUNK_1 = re.compile(_TEXT_CHUNK.pattern.replace(rb"\d+", rb"\d", 1))
+_TEXT_FIXED = len(
+    b'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
+    b'"delta":{"type":"text_delta","text":}}\n\n'
+)
+_DELTA_LINE = b"event: content_block_delta\n"
 # The start of an empty text block, the usual one, in the upstream's layout; group 1 is its index.
 _TEXT_START_DATA = re.compile(
     rb'\{"type":"content_block_start","index":(\d+),"content_block":\{"type":"text","text":""\}\}'
@@ -84,6 +95,7 @@ class ChunkTranslator:
         self._tail = b""
         self._text_head = b""
         self._text_tail = b""
+        self._text_between = b""
         self._set_id("chatcmpl-tollgate")
 
     def _set_id(self, chunk_id: str) -> None:
@@ -98,6 +110,7 @@ class ChunkTranslator:
         self._tail = self._tail_with("null")
         self._text_head = self._head + b'{"content":'
         self._text_tail = b"}" + self._tail
+        self._text_between = self._text_tail + self._text_head
 
     def _tail_with(self, reason: str) -> bytes:
         usage = ',"usage":null' if self._include_usage else ""
@@ -126,25 +139,56 @@ class ChunkTranslator:
                     return self._translate(chunk)
             out.append(self._translate(chunk[:start]))
             self._clean = True
-        # Whole events: text deltas in the upstream's layout skip the scanner entirely.
         end = start
         last = chunk.rfind(b"\n\n", start)
         if last != -1:
             end = last + 2
-            for block in chunk[start:last].split(b"\n\n"):
-                if self.done:
-                    break
-                if (text := _TEXT_EVENT.fullmatch(block)) is not None:
-                    out.append(self._text_head + text.group(1) + self._text_tail)
-                elif (plain := _PLAIN_EVENT.fullmatch(block)) is not None:
-                    out.append(self._event(plain.group(1), plain.group(2)))
-                elif block.strip(b"\n"):
-                    out.append(self._translate(block + b"\n\n"))
+            self._whole(chunk, start, end, out)
         if end < len(chunk) and not self.done:  # an event that the next chunk completes
             out.append(self._translate(chunk[end:]))
             self._clean = False
             self._ended_nl = chunk[-1] == 0x0A
         return b"".join(out)
+
+    def _whole(self, chunk: bytes, start: int, end: int, out: list[bytes]) -> None:
+        """chunk[start:end] is whole events. The text deltas in the middle (from the first to
+        the end of the last) are translated at once when they are nothing but text deltas in
+        the upstream's layout; everything else event by event."""
+        first = chunk.find(_DELTA_LINE, start, end)
+        if first != -1 and (first == start or chunk[first - 2 : first] == b"\n\n"):
+            stop = chunk.find(b"\n\n", chunk.rfind(_DELTA_LINE, first, end), end) + 2
+            run = self._text_run(chunk, first, stop)
+            if run is not None:
+                self._events(chunk, start, first, out)
+                if not self.done:
+                    out.append(run)
+                    self._events(chunk, stop, end, out)
+                return
+        self._events(chunk, start, end, out)
+
+    def _text_run(self, chunk: bytes, start: int, end: int) -> bytes | None:
+        """The chunks for chunk[start:end] if it is text deltas only (one-digit indexes)."""
+        texts = _TEXT_CHUNK_1.findall(chunk, start, end)
+        joined = self._text_between.join(texts)
+        literals = len(joined) - (len(texts) - 1) * len(self._text_between)
+        if not texts or len(texts) * _TEXT_FIXED + literals != end - start:
+            return None  # the matches do not tile it: something else is in between
+        return self._text_head + joined + self._text_tail
+
+    def _events(self, chunk: bytes, start: int, end: int, out: list[bytes]) -> None:
+        """chunk[start:end], whole events, one by one: text deltas and other events in the
+        upstream's layout without the scanner, anything else through it."""
+        if end - 2 < start:
+            return  # nothing (and a negative end would slice from the back)
+        for block in chunk[start : end - 2].split(b"\n\n"):
+            if self.done:
+                break
+            if (text := _TEXT_EVENT.fullmatch(block)) is not None:
+                out.append(self._text_head + text.group(1) + self._text_tail)
+            elif (plain := _PLAIN_EVENT.fullmatch(block)) is not None:
+                out.append(self._event(plain.group(1), plain.group(2)))
+            elif block.strip(b"\n"):
+                out.append(self._translate(block + b"\n\n"))
 
     def _translate(self, chunk: bytes) -> bytes:
         out: list[bytes] = []

@@ -337,3 +337,17 @@ def test_a_reply_cut_anywhere_into_large_chunks_translates_as_event_by_event(lay
             pieces = [raw[:first], raw[first:second], raw[second:]]
             out = translate_pieces(pieces)
             assert without_created(chunks_of(out)) == expected, (first, second)
+
+
+@pytest.mark.parametrize("layout", ["lf", "blank lines"])
+@pytest.mark.parametrize("reply", ["text", "tools and thinking"])
+def test_every_cut_in_two_translates_as_event_by_event(reply: str, layout: str) -> None:
+    """Runs of text deltas are translated at once when nothing else is between them: a cut
+    anywhere (inside a run, at its edges, inside the events around it) changes nothing."""
+    raw = text_reply(12) if reply == "text" else anthropic_stream("end_turn")
+    expected = without_created(translate_stream(raw, 0))
+    if layout == "blank lines":
+        raw = raw.replace(b"\n\n", b"\n\n\n")
+    for cut in range(1, len(raw)):
+        got = without_created(chunks_of(translate_pieces([raw[:cut], raw[cut:]])))
+        assert got == expected, cut

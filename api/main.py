@@ -134,8 +134,17 @@ def create_app(
             metrics = _metrics(writer)
             leasing = None
             if settings.leases:
+                # Refills get a pool of their own: queued behind the per-request reserves they
+                # exist to spare (a burst of misses fills the main pool), a refill came too
+                # late and the misses fed themselves (bench/README.md, long streams at c=1024).
+                lease_engine = make_engine(
+                    database_url,
+                    pool_size=2,
+                    pool_timeout_s=float(settings.db_admission_wait_s),
+                )
+                stack.push_async_callback(lease_engine.dispose)
                 leasing = Leasing(
-                    engine,
+                    lease_engine,
                     book,
                     min_worst_cases=settings.lease_min_worst_cases,
                     min_slots=settings.lease_min_slots,
@@ -187,6 +196,10 @@ def create_app(
             # collector's way (a full collection over it took ~100 ms, a latency spike).
             gc.collect()
             gc.freeze()
+            # A full collection walks every live object, at c=1024 every open stream's (about
+            # 90 ms each, several a minute): make them ten times rarer. Requests leave no
+            # reference cycle behind (api/proxy/stream.py), so there is little for them to find.
+            gc.set_threshold(700, 10, 100)
             yield
 
     app = FastAPI(

@@ -16,6 +16,7 @@ from api.upstream_client import (
     API_VERSION,
     UpstreamBroken,
     UpstreamClient,
+    UpstreamReadTimeout,
     retry_delay_s,
     should_retry,
 )
@@ -277,3 +278,40 @@ async def test_a_second_unanswered_close_is_upstream_broken_without_retries() ->
         await client.close()
         server.close()
         await server.wait_closed()
+
+
+async def _stalling_upstream(release: asyncio.Event) -> AsyncIterator[str]:
+    """A server that sends its headers and one chunk, then nothing until `release`."""
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        await response.write(b"event: ping\ndata: {}\n\n")
+        await release.wait()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/messages", handle)
+    runner = web.AppRunner(app, shutdown_timeout=0.1)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        release.set()
+        await runner.cleanup()
+
+
+async def test_a_body_that_stops_arriving_fails_with_the_read_timeout() -> None:
+    release = asyncio.Event()
+    async with contextlib.asynccontextmanager(_stalling_upstream)(release) as url:
+        client = UpstreamClient(url, "sk-operator", max_retries=0, read_timeout_s=0.2)
+        try:
+            response = await client.open("POST", "/v1/messages", headers={}, content=b"{}")
+            chunks = response.aiter_raw()
+            assert await anext(chunks) == b"event: ping\ndata: {}\n\n"
+            with pytest.raises(UpstreamReadTimeout):
+                await anext(chunks)
+            await response.aclose()
+        finally:
+            await client.close()

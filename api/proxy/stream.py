@@ -65,7 +65,10 @@ class MeteredStream:
         self._transport_error: str | None = None
         self._deltas = 0
         self._queue: asyncio.Queue[bytes] | None = None
-        self._sink: asyncio.Future[Sink] = asyncio.get_running_loop().create_future()
+        # Dropped when the pump ends: the sink (the response's send) refers back to this
+        # stream, and a cycle would leave the request's whole object graph to the cyclic
+        # garbage collector instead of freeing it when the request ends (bench/README.md).
+        self._sink: asyncio.Future[Sink] | None = asyncio.get_running_loop().create_future()
         self._pump = metered.spawn(self._run())
 
     @property
@@ -78,7 +81,7 @@ class MeteredStream:
 
     def start(self, sink: Sink) -> None:
         """Every chunk goes to `sink` until the client is gone."""
-        if not self._sink.done():
+        if self._sink is not None and not self._sink.done():
             self._sink.set_result(sink)
 
     async def relay(self) -> AsyncIterator[bytes]:
@@ -98,7 +101,7 @@ class MeteredStream:
             while not self._queue.empty():  # unblock a pump waiting on a full queue
                 self._queue.get_nowait()
             self._queue.put_nowait(_END)
-        if not self._sink.done():
+        if self._sink is not None and not self._sink.done():
             self._sink.set_result(_discard)  # gone before the response started
         if not self._drain:
             self._pump.cancel()
@@ -115,6 +118,7 @@ class MeteredStream:
             await sink(chunk)
 
     async def _run(self) -> None:
+        assert self._sink is not None
         try:
             try:
                 async with asyncio.timeout(_SINK_WAIT_S):
@@ -135,6 +139,7 @@ class MeteredStream:
             log.warning("upstream stream broke: %s", type(exc).__name__)
             self._transport_error = "broken"
         finally:
+            self._sink = None
             await asyncio.shield(self._finish())
 
     async def _finish(self) -> None:

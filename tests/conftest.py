@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db.engine import make_engine, make_sessionmaker
 from billing.settings import BillingSettings
-from tests.pg import admin, migrated_template, new_name, postgres_server, with_database
+from tests.pg import Clones, migrated_template, postgres_server, with_database
 from tests.support import Gateway, TenantKey, gateway_settings, make_tenant_key, start_gateway
 
 
@@ -27,15 +28,24 @@ def template_db(pg_server: str) -> Iterator[str]:
         yield name
 
 
+@pytest.fixture(scope="session")
+def clones(pg_server: str, template_db: str) -> Iterator[Clones]:
+    pool = Clones(pg_server, template_db)
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 @pytest.fixture
-async def database_url(pg_server: str, template_db: str) -> AsyncIterator[str]:
-    """An isolated, migrated database for one test (cloned from the template)."""
-    name = new_name("tollgate_test")
-    await admin(pg_server, f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+async def database_url(pg_server: str, clones: Clones) -> AsyncIterator[str]:
+    """An isolated, migrated database for one test (cloned from the template ahead of need,
+    dropped after the test)."""
+    name = await asyncio.to_thread(clones.take)
     try:
         yield with_database(pg_server, name)
     finally:
-        await admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        clones.drop(name)
 
 
 @pytest.fixture

@@ -89,9 +89,14 @@ class Process:
         )
 
     async def admit_worst(
-        self, conn: AsyncConnection, tenant: uuid.UUID, key: uuid.UUID, worst: Decimal
+        self,
+        conn: AsyncConnection,
+        tenant: uuid.UUID,
+        key: uuid.UUID,
+        worst: Decimal,
+        refill: bool = True,
     ) -> str:
-        return await self._admit(conn, tenant, key, None, worst, True, 4)
+        return await self._admit(conn, tenant, key, None, worst, refill, 4)
 
     async def _admit(
         self,

@@ -19,6 +19,7 @@ _MIN_WORST_CASES), so the gateway holds a lease and admits in memory. The define
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -38,6 +39,7 @@ from tests.gate import UpstreamGate, gated_upstream
 from tests.pg import StoppablePostgres, with_database
 from tests.support import Gateway, gateway_settings, make_tenant_key, start_gateway, wait_until
 
+PERMITS_LEFT_S = 30  # of the key's minute, when the outage begins
 IN_FLIGHT = 8  # admitted from the lease before Postgres stops, held at the upstream
 WHILE_DOWN = 4  # admitted from the lease while Postgres is down
 TOKENS = 40
@@ -103,7 +105,7 @@ async def test_postgres_restart_with_leases_held_admits_from_the_lease_then_503_
         )
         gateway = start_gateway(settings, url)
         try:
-            await _outage(gateway, gate, pg, url, key.key, key.tenant_id)
+            await _outage(gateway, gate, pg, url, key.key, key.key_id, key.tenant_id)
         finally:
             gateway.stop()
 
@@ -123,6 +125,7 @@ async def _outage(
     pg: StoppablePostgres,
     url: str,
     api_key: str,
+    key_id: uuid.UUID,
     tenant_id: uuid.UUID,
 ) -> None:
     leasing = leasing_of(gateway)
@@ -140,16 +143,24 @@ async def _outage(
             return (await stream.get_final_message()).usage.output_tokens
 
     # Warm up until requests are admitted from a lease (the first ones reserve per request and
-    # show the limits are roomy; a refill then takes the lease in the background).
+    # show the limits are roomy; a refill then takes the lease in the background), and until
+    # the key's rpm permits are good for a while yet: permits count in one minute, and if the
+    # minute turned during the outage the requests below could not be admitted from the lease
+    # (seen on a busy CI run). After a minute's turn the next refill brings new ones.
     warm = 0
 
     async def leased() -> bool:
         nonlocal warm
         await one()
         warm += 1
-        return leasing.hits >= 1
+        permits = leasing.book.permits.get(key_id)
+        return (
+            leasing.hits >= 1
+            and permits is not None
+            and permits.expires - time.monotonic() > PERMITS_LEFT_S
+        )
 
-    await wait_until(leased, timeout_s=60)
+    await wait_until(leased, timeout_s=150)
 
     gate.close()
     hits = leasing.hits
@@ -168,7 +179,13 @@ async def _outage(
     key_hash = hash_key(api_key)
     await wait_until(lambda: _true(gateway.state.key_cache.get(key_hash) is None), timeout_s=60)
     down = [asyncio.create_task(one()) for _ in range(WHILE_DOWN)]
-    await wait_until(lambda: _true(gate.waiting == IN_FLIGHT + WHILE_DOWN), timeout_s=60)
+    try:
+        await wait_until(lambda: _true(gate.waiting == IN_FLIGHT + WHILE_DOWN), timeout_s=60)
+    except AssertionError:
+        raise AssertionError(
+            f"not admitted from the lease while Postgres was down: misses {leasing.misses}, "
+            f"trusted {leasing.book.trusted}"
+        ) from None
     assert leasing.hits - hits == IN_FLIGHT + WHILE_DOWN
 
     # Once the lease is no longer trusted (no heartbeat could commit), admission needs

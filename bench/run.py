@@ -401,10 +401,12 @@ _UNBOUND = "monthly_budget_usd = 1000000, rpm_limit = 10000000, max_concurrent =
 
 
 def interpreter(bin_path: str) -> str:
-    """The Python a console script runs with (its shebang)."""
+    """The Python a console script runs with (its shebang; this one for `#!/usr/bin/env`, as
+    bench/granian_tollgate.py has)."""
     first = Path(bin_path).read_text(errors="replace").splitlines()[0]
     if first.startswith("#!") and "python" in first:
-        return first[2:].strip().split()[0]
+        exe = first[2:].strip().split()[0]
+        return sys.executable if exe.endswith("/env") else exe
     return str(Path(bin_path).parent / "python")
 
 

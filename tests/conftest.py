@@ -11,8 +11,15 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from api.db.engine import make_engine, make_sessionmaker
+from api.db.migrate import upgrade
 from billing.settings import BillingSettings
-from tests.pg import Clones, migrated_template, postgres_server, with_database
+from tests.pg import (
+    Clones,
+    StoppablePostgres,
+    migrated_template,
+    postgres_server,
+    with_database,
+)
 from tests.support import Gateway, TenantKey, gateway_settings, make_tenant_key, start_gateway
 
 
@@ -106,3 +113,16 @@ def gateway(gateway_factory: Callable[..., Gateway]) -> Gateway:
 @pytest.fixture
 async def tenant(sessions: async_sessionmaker[AsyncSession]) -> TenantKey:
     return await make_tenant_key(sessions, name="acme")
+
+
+@pytest.fixture
+def stoppable_db(tmp_path: Path) -> Iterator[tuple[StoppablePostgres, str]]:
+    """A private embedded Postgres (migrated database `tollgate`) that the test may stop and
+    start again: (server, database URL)."""
+    pg = StoppablePostgres(tmp_path / "pg-root")
+    url = with_database(pg.url, "tollgate")
+    upgrade(url)
+    try:
+        yield pg, url
+    finally:
+        pg.close()

@@ -8,34 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.db.engine import make_engine, make_sessionmaker
-from api.db.migrate import upgrade
 from api.ledger.leases import LeaseBook, Subject
 from api.ledger.reaper import Reaper
 from tests.ledger.lease_model import PERIOD
-from tests.pg import StoppablePostgres, with_database
+from tests.pg import StoppablePostgres
 from tests.support import make_tenant_key
 
 STALE_S = 3600.0  # no heartbeat goes stale by itself during the test
-
-
-@pytest.fixture
-def stoppable_db(tmp_path: Path) -> Iterator[tuple[StoppablePostgres, str]]:
-    pg = StoppablePostgres(tmp_path / "pg-root")
-    url = with_database(pg.url, "tollgate")
-    upgrade(url)
-    try:
-        yield pg, url
-    finally:
-        pg.close()
 
 
 async def _lease_of_a_silent_process(engine: AsyncEngine) -> None:

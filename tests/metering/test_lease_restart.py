@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -32,11 +31,10 @@ from sqlalchemy import text
 
 from api.db.engine import make_engine, make_sessionmaker
 from api.db.errors import DB_DOWN_MESSAGE
-from api.db.migrate import upgrade
 from api.keys.secrets import hash_key
 from api.ledger.leasing import Leasing
 from tests.gate import UpstreamGate, gated_upstream
-from tests.pg import StoppablePostgres, with_database
+from tests.pg import StoppablePostgres
 from tests.support import Gateway, gateway_settings, make_tenant_key, start_gateway, wait_until
 
 PERMITS_LEFT_S = 30  # of the key's minute, when the outage begins
@@ -44,17 +42,6 @@ IN_FLIGHT = 8  # admitted from the lease before Postgres stops, held at the upst
 WHILE_DOWN = 4  # admitted from the lease while Postgres is down
 TOKENS = 40
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def stoppable_db(tmp_path: Path) -> Iterator[tuple[StoppablePostgres, str]]:
-    pg = StoppablePostgres(tmp_path / "pg-root")
-    url = with_database(pg.url, "tollgate")
-    upgrade(url)
-    try:
-        yield pg, url
-    finally:
-        pg.close()
 
 
 def leasing_of(gateway: Gateway) -> Leasing:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import anthropic
@@ -15,10 +14,9 @@ import pytest
 from sqlalchemy import text
 
 from api.db.engine import make_engine
-from api.db.migrate import upgrade
 from api.state import AppState
 from tests.gate import UpstreamGate, gated_upstream
-from tests.pg import StoppablePostgres, with_database
+from tests.pg import StoppablePostgres
 from tests.support import (
     Gateway,
     free_socket,
@@ -30,17 +28,6 @@ from tests.support import (
 
 STREAMS = 8
 MESSAGES = [{"role": "user", "content": "hello"}]
-
-
-@pytest.fixture
-def stoppable_db(tmp_path: Path) -> Iterator[tuple[StoppablePostgres, str]]:
-    pg = StoppablePostgres(tmp_path / "pg-root")
-    url = with_database(pg.url, "tollgate")
-    upgrade(url)
-    try:
-        yield pg, url
-    finally:
-        pg.close()
 
 
 def writer_of(gateway: Gateway) -> AppState:

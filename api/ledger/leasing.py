@@ -285,7 +285,7 @@ class Leasing:
                 if subject.end_user_id is not None:
                     slot = self.book.leases.get(subject.tenant)
                     money = self.book.leases.get(subject)
-                    if money is not None and money.escrow > 0 and _few_slots(slot):
+                    if money is not None and money.escrow > 0 and _slots_short(slot):
                         await self._top_up_slots(conn, subject.tenant)
         except DB_ERRORS as exc:
             self._on_refill("error")
@@ -458,10 +458,6 @@ class Demand:
         self._turn(now)
         elapsed = Decimal(str(round(max(now - self.start, 0.25), 3)))
         return max(self.last_usd, self.usd / elapsed)
-
-
-def _few_slots(slot: Lease | None) -> bool:
-    return _slots_short(slot)
 
 
 def _standing(ticket: Ticket) -> Reservation:

@@ -22,6 +22,9 @@ What it does (see bench/README.md for the method):
 
 While each level runs, the server under test is sampled with psutil (process tree): peak RSS,
 and average CPU over exactly the measured window (loadgen prints markers around it).
+
+Beside it: `pgprobe.py` (what Postgres did: statements, function calls, waits, the ledger
+audit), `report.py` (a measured `Level` and the Markdown report), `sampling.py` (CPU and RSS).
 """
 
 from __future__ import annotations
@@ -31,22 +34,29 @@ import atexit
 import contextlib
 import json
 import os
-import platform
 import re
 import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
+from pgprobe import (
+    PgWaitSampler,
+    ledger_calls,
+    ledger_counts,
+    pg_sessions,
+    pg_statements,
+    pin_postgres,
+    postmaster_pid,
+    psql,
+    settle_ledger,
+)
+from report import CLIENT_CORE, GATEWAY_CORE, Level, machine, render
 from sampling import Sampler, core_busy, pg_cpu, pg_db_cpu, tree_cpu, tree_rss
 
 BENCH = Path(__file__).resolve().parent
@@ -55,8 +65,6 @@ VENV_BIN = Path(sys.executable).parent
 TOLLGATE = str(VENV_BIN / "tollgate")  # the simulator always runs from the harness's venv
 DEFAULT_TOLLGATE_BIN = str(REPO / ".venv" / "bin" / "tollgate")
 PG = "postgresql://postgres@127.0.0.1:5432"
-GATEWAY_CORE = "0"
-CLIENT_CORE = "1"
 MODEL = "claude-sonnet-4-6"
 PG_PID: int | None = None
 TOKENS = [64]  # tokens per stream (--tokens)
@@ -97,16 +105,6 @@ def wait_http_ok(url: str, proc: subprocess.Popen[bytes], timeout: float, what: 
     raise SystemExit(f"{what} not ready at {url} within {timeout} s")
 
 
-def psql(db: str, sql: str) -> str:
-    out = subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-At", "-F", "\t", "-c", sql],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip()
-
-
 def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -116,99 +114,6 @@ def stop(proc: subprocess.Popen[bytes] | None, grace: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def postmaster_pid() -> int | None:
-    """The pid of the Postgres server the benchmark uses (its postmaster.pid), if readable."""
-    with contextlib.suppress(Exception):
-        data_dir = psql("postgres", "show data_directory")
-        return int((Path(data_dir) / "postmaster.pid").read_text().split()[0])
-    return None
-
-
-# Statements that admit a request (the request waits for them, or a refill ahead of need):
-# the per-request reserve, lease refills (money, slots and rpm permits), key and end-user
-# lookups on a cache miss.
-_ADMISSION = re.compile(
-    r"tollgate_reserve\b|tollgate_lease_refill"
-    r"|\bapi_keys\b|\bend_users\b"
-)
-
-
-def pg_statements(db: str | None) -> tuple[int, int] | None:
-    """Statements the clients of `db` sent so far (pg_stat_statements): (all, admission), or
-    None when the extension is not loaded (`shared_preload_libraries = 'pg_stat_statements'`).
-    Statements that a deferred trigger runs at commit are counted as top level by the
-    extension; they are not round trips, so they are left out."""
-    if db is None:
-        return None
-    try:
-        rows = psql(
-            "postgres",  # the extension's view (created there) shows every database
-            r"select regexp_replace(query, '\s+', ' ', 'g'), calls "
-            "from pg_stat_statements s join pg_database d "
-            f"on d.oid = s.dbid where d.datname = '{db}'",
-        )
-        triggers = psql(
-            db,
-            r"select regexp_replace(prosrc, '\s+', ' ', 'g') from pg_proc "
-            "where prorettype = 'trigger'::regtype",
-        )
-    except subprocess.CalledProcessError:
-        return None
-    total = admission = 0
-    for line in rows.splitlines():
-        query, _, calls = line.rpartition("\t")
-        if not calls.isdigit() or query.strip()[:60] in triggers:
-            continue
-        total += int(calls)
-        if _ADMISSION.search(query):
-            admission += int(calls)
-    return total, admission
-
-
-def pin_postgres(pid: int | None, cores: str) -> None:
-    """Pin the Postgres server (postmaster and every backend) to `cores`; new backends inherit
-    the postmaster's affinity."""
-    if pid is None:
-        return
-    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            proc.cpu_affinity([int(c) for c in cores.split(",")])
-
-
-# -- one level ---------------------------------------------------------------------------
-
-
-@dataclass
-class Level:
-    target: str
-    concurrency: int
-    result: dict[str, object]
-    server_cpu_pct: float
-    server_peak_rss_mb: float
-    server_rss_after_mb: float
-    client_cpu_pct: float  # the load generator
-    sim_cpu_pct: float  # the simulator (shares core 1 with the load generator)
-    pg_cpu_pct: float  # the whole Postgres cluster (not pinned)
-    pg_db_cpu_pct: float  # live backends of the bench database only
-    # busy time of both cores not explained by the server, generator, simulator or Postgres:
-    # other work on the machine (another agent's tests), i.e. interference
-    other_cpu_pct: float
-    core_busy_pct: list[float]  # per CPU, system-wide
-    ledger: dict[str, object] = field(default_factory=dict)
-    pg_waits: dict[str, object] = field(default_factory=dict)
-    # pg_stat_statements over the measured window, per completed request: all, admission
-    pg_statements_per_request: tuple[float, float] | None = None
-    round: int = 0  # with --rounds: which round of Tollgate's Messages/chat.completions pair
-
-
-def cpu_per_request_ms(lv: Level) -> str:
-    """The server's CPU seconds over the measured window per completed request, in ms."""
-    rps = float(lv.result["rps"])  # type: ignore[arg-type]
-    if rps <= 0:
-        return "—"
-    return f"{10 * lv.server_cpu_pct / rps:.2f}"
 
 
 def run_level(
@@ -297,84 +202,6 @@ def run_level(
     return lv
 
 
-class PgWaitSampler(threading.Thread):
-    """Samples `pg_stat_activity` for one database every `interval` seconds over one persistent
-    psql session (no process per sample), counting backends by (state, wait event) during the
-    measured window. `summary()` gives the mean number of backends in each, per sample."""
-
-    QUERY = (
-        "select coalesce(state, '?'), coalesce(wait_event_type, '-'), coalesce(wait_event, '-'), "
-        "count(*) from pg_stat_activity where datname = '{db}' and pid <> pg_backend_pid() "
-        "group by 1, 2, 3;\n\\echo __END__\n"
-    )
-
-    def __init__(self, db: str, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.query = self.QUERY.format(db=db)
-        self.interval = interval
-        self.counts: Counter[str] = Counter()
-        self.samples = 0
-        self._on = False
-        self._stop_event = threading.Event()
-        self._lock = threading.Lock()
-        self._psql = subprocess.Popen(
-            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", db, "-At", "-F", "\t", "-q"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-        )  # fmt: skip
-
-    def _sample(self) -> Counter[str]:
-        assert self._psql.stdin is not None and self._psql.stdout is not None
-        self._psql.stdin.write(self.query)
-        self._psql.stdin.flush()
-        out: Counter[str] = Counter()
-        for line in self._psql.stdout:
-            line = line.rstrip("\n")
-            if line == "__END__":
-                break
-            state, wtype, wevent, n = line.split("\t")
-            out[f"{state} {wtype}:{wevent}"] += int(n)
-        return out
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            with self._lock:
-                if not self._on:
-                    continue
-            sample = self._sample()
-            with self._lock:
-                if self._on:
-                    self.counts.update(sample)
-                    self.samples += 1
-
-    def start_window(self) -> None:
-        with self._lock:
-            self.counts.clear()
-            self.samples = 0
-            self._on = True
-
-    def end_window(self) -> None:
-        with self._lock:
-            self._on = False
-
-    def summary(self) -> dict[str, object]:
-        with self._lock:
-            n = max(self.samples, 1)
-            return {
-                "samples": self.samples,
-                "mean_backends": {
-                    k: round(v / n, 2) for k, v in self.counts.most_common() if v / n >= 0.01
-                },
-            }
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-        with contextlib.suppress(Exception):
-            assert self._psql.stdin is not None
-            self._psql.stdin.close()
-        self._psql.wait(5)
-
-
 # -- tenants -----------------------------------------------------------------------------
 
 # Runs with the Python of --tollgate-bin, so it uses that checkout's own services (and key hash).
@@ -446,54 +273,6 @@ def checkout_of(py: str) -> dict[str, str]:
 
 
 # -- ledger ------------------------------------------------------------------------------
-
-
-def ledger_counts(db: str) -> Counter[str]:
-    rows = psql(db, "select status, count(*) from usage_ledger group by status")
-    out: Counter[str] = Counter()
-    for line in rows.splitlines():
-        status, n = line.split("\t")
-        out[status] = int(n)
-    return out
-
-
-def settle_ledger(db: str, timeout: float = 15.0) -> Counter[str]:
-    """Counts once no row is in flight any more (or after `timeout`)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        counts = ledger_counts(db)
-        if counts.get("in_flight", 0) == 0 or time.monotonic() > deadline:
-            return counts
-        time.sleep(0.2)
-
-
-def pg_sessions(db: str) -> int:
-    """Sessions ever established to `db` (pg_stat_database.sessions, Postgres 14+)."""
-    with contextlib.suppress(Exception):
-        return int(psql(db, f"select sessions from pg_stat_database where datname = '{db}'"))
-    return 0
-
-
-LEDGER_FUNCTIONS = ("tollgate_reserve", "tollgate_lease_refill", "tollgate_lease_return")
-
-
-def ledger_calls(db: str) -> dict[str, int]:
-    """Transactions committed in `db` and calls of the ledger functions that run on their own
-    (the bench database has track_functions = 'pl'): per-request reserves and lease refills are
-    the statements on a request's critical path; everything else is background."""
-    counts = {name: 0 for name in LEDGER_FUNCTIONS}
-    with contextlib.suppress(Exception):
-        counts["transactions"] = int(
-            psql(
-                db,
-                f"select xact_commit + xact_rollback from pg_stat_database where datname = '{db}'",
-            )
-        )
-        for line in psql(db, "select funcname, calls from pg_stat_user_functions").splitlines():
-            name, calls = line.split("\t")
-            if name in counts:
-                counts[name] = int(calls)
-    return counts
 
 
 def spool_records(data_dir: Path) -> int:
@@ -597,23 +376,6 @@ def aggregate_raw(path: Path) -> tuple[Counter[str], Counter[str], int]:
 
 
 # -- the run -----------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    model = "?"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem = psutil.virtual_memory().total
-    return {
-        "nproc": str(os.cpu_count()),
-        "cpu": model,
-        "memory": f"{mem / 2**30:.1f} GiB",
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-    }
 
 
 def litellm_version(bin_path: Path) -> str:
@@ -1000,172 +762,6 @@ def main() -> None:
         )
     )
     log(f"wrote {results / args.name}.md and .json; logs in {logdir}")
-
-
-_RATIOS = (
-    ("tollgate", "litellm", "Tollgate / LiteLLM throughput (Messages)", "x"),
-    ("tollgate-openai", "litellm-openai", "Tollgate / LiteLLM throughput (chat.completions)", "x"),
-    ("tollgate-openai", "tollgate", "Tollgate chat.completions / Messages throughput", "%"),
-    ("litellm-openai", "litellm", "LiteLLM chat.completions / Messages throughput", "%"),
-)
-
-
-def throughput_ratios(levels: list[Level]) -> list[str]:
-    """One line per pair of targets that both ran: their req/s ratio at each level."""
-    by = {(lv.target, lv.concurrency): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
-    lines: list[str] = []
-    for top, bottom, title, unit in _RATIOS:
-        shown = [
-            f"c={c}: "
-            + (
-                f"{by[top, c] / by[bottom, c]:.1f}x"
-                if unit == "x"
-                else f"{100 * by[top, c] / by[bottom, c]:.0f}%"
-            )
-            for (t, c) in sorted(by)
-            if t == top and by.get((bottom, c))
-        ]
-        if shown:
-            lines.append(f"{title}: " + ", ".join(shown))
-    # Under interference (other work on the machine) a gateway gets less than its core, so
-    # also compare requests per second of the gateway's own CPU.
-    per_cpu = {
-        (lv.target, lv.concurrency): float(lv.result["rps"]) / (lv.server_cpu_pct / 100)  # type: ignore[arg-type]
-        for lv in levels
-        if lv.server_cpu_pct > 0
-    }
-    shown = [
-        f"c={c}: {100 * per_cpu[t, c] / per_cpu['tollgate', c]:.0f}%"
-        for (t, c) in sorted(per_cpu)
-        if t == "tollgate-openai" and per_cpu.get(("tollgate", c))
-    ]
-    if shown:
-        lines.append(
-            "Tollgate chat.completions / Messages, requests per second of gateway CPU: "
-            + ", ".join(shown)
-        )
-    return ["", *lines, *round_ratios(levels)] if lines else []
-
-
-def round_ratios(levels: list[Level]) -> list[str]:
-    """With --rounds: Tollgate's chat.completions / Messages ratio in each round, then their mean
-    and spread (c=1 is latency-bound and noisy, so one pair says little), for throughput and for
-    requests per second of gateway CPU."""
-    rounds = sorted({lv.round for lv in levels})
-    if len(rounds) < 2:
-        return []
-    rps = {(lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) for lv in levels}  # type: ignore[arg-type]
-    per_cpu = {
-        (lv.target, lv.concurrency, lv.round): float(lv.result["rps"]) / (lv.server_cpu_pct / 100)  # type: ignore[arg-type]
-        for lv in levels
-        if lv.server_cpu_pct > 0
-    }
-    lines: list[str] = []
-    for title, by in (("throughput", rps), ("requests per second of gateway CPU", per_cpu)):
-        lines += ["", f"Tollgate chat.completions / Messages {title}, per round (interleaved):"]
-        for c in sorted({lv.concurrency for lv in levels}):
-            ratios = [
-                100 * by["tollgate-openai", c, n] / by["tollgate", c, n]
-                for n in rounds
-                if by.get(("tollgate", c, n)) and ("tollgate-openai", c, n) in by
-            ]
-            if len(ratios) < 2:
-                continue
-            each = ", ".join(f"{r:.0f}%" for r in ratios)
-            lines.append(
-                f"- c={c}: {each}; mean {statistics.mean(ratios):.1f}%, stdev "
-                f"{statistics.stdev(ratios):.1f}, min {min(ratios):.0f}%, max {max(ratios):.0f}%"
-            )
-    return lines
-
-
-def render(
-    levels: list[Level],
-    prof: dict | None,
-    notes: list[str],
-    lt_version: str | None,
-    args: argparse.Namespace,
-) -> str:
-    m = machine()
-    direct = {lv.concurrency: lv for lv in levels if lv.target == "direct"}
-    lines = [
-        f"Machine: {m['nproc']} cores, {m['cpu']}, {m['memory']} RAM, Linux {m['kernel']}, "
-        f"Python {m['python']}. Gateway on core {GATEWAY_CORE}; simulator + load generator on "
-        f"core {CLIENT_CORE}; Postgres "
-        + (f"pinned to core {GATEWAY_CORE}" if args.pin_postgres else "not pinned")
-        + f". {args.tokens}-token streams, "
-        + (f"{args.token_delay_ms} ms apart. " if args.token_delay_ms else "no simulated delays. ")
-        + f"{args.duration:g} s per level after {args.warmup:g} s warm-up "
-        f"(c=1: at most {args.c1_requests} requests)."
-        + (f" LiteLLM {lt_version}." if lt_version else ""),
-        "",
-        "| target | C | req/s | TTFT p50 ms | TTFT p99 ms | added TTFT p50 | total p99 ms "
-        "(x direct) | errors "
-        "| server CPU | server CPU per request | server peak RSS | Postgres CPU (bench db) "
-        "| other CPU | core 0 / core 1 busy | ledger ok / expected | new PG sessions "
-        "| PG statements / request (admission) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
-    ]
-    rounds = any(lv.round for lv in levels)
-    for lv in levels:
-        r = lv.result
-        d = direct.get(lv.concurrency)
-        added = "—"
-        if d and lv.target != "direct":
-            delta = float(r["ttft_p50_ms"]) - float(d.result["ttft_p50_ms"])  # type: ignore[arg-type]
-            added = f"+{delta:.2f} ms"
-        total = f"{r['total_p99_ms']}"
-        if d and lv.target != "direct" and float(d.result["total_p99_ms"]):  # type: ignore[arg-type]
-            ratio = float(r["total_p99_ms"]) / float(d.result["total_p99_ms"])  # type: ignore[arg-type]
-            total += f" ({ratio:.2f}x)"
-        ledger = "—"
-        sessions = lv.ledger.get("new_pg_sessions", "—") if lv.ledger else "—"
-        if lv.ledger:
-            ledger = f"{lv.ledger['ok_rows']} / {lv.ledger['expected_ok']}"
-            if lv.ledger["lost"]:
-                ledger += f" (**{lv.ledger['lost']} lost**)"
-            if lv.ledger.get("refused"):
-                ledger += f" (**{lv.ledger['refused']} refused**: {lv.ledger['http_statuses']})"
-        errs = f"{r['errors']}" + (
-            f" (+{r['warmup_errors']} warm-up)" if r["warmup_errors"] else ""
-        )
-        busy = " / ".join(f"{x:.0f}%" for x in lv.core_busy_pct[:2])
-        per_req = lv.pg_statements_per_request
-        stmts = f"{per_req[0]:.3f} ({per_req[1]:.3f})" if per_req else "—"
-        lines.append(
-            f"| {lv.target}{f' #{lv.round + 1}' if rounds else ''} | {lv.concurrency} "
-            f"| {float(r['rps']):,.0f} | {r['ttft_p50_ms']} "  # type: ignore[arg-type]
-            f"| {r['ttft_p99_ms']} | {added} | {total} | {errs} | {lv.server_cpu_pct:.0f}% "
-            f"| {cpu_per_request_ms(lv)} ms | {lv.server_peak_rss_mb:.0f} MB "
-            f"| {lv.pg_cpu_pct:.0f}% ({lv.pg_db_cpu_pct:.0f}%) "
-            f"| {lv.other_cpu_pct:.0f}% | {busy} | {ledger} "
-            f"| {sessions} | {stmts} |"
-        )
-    lines += throughput_ratios(levels)
-    if prof:
-        pc = prof.get("concurrency", 32)
-        lines += ["", f"py-spy, Tollgate under c={pc} (own time, top 15):", ""]
-        if "error" in prof:
-            lines.append(f"profile failed: {prof['error']}")
-        else:
-            lines.append(
-                f"{prof['samples']} samples; {prof['rps_under_profiler']} req/s under the profiler"
-            )
-            lines.append("")
-            lines.append("| own % | function (file) |")
-            lines.append("|---:|---|")
-            for name, _n, pct in prof["own_top"][:15]:
-                lines.append(f"| {pct} | `{name}` |")
-    waits = [lv for lv in levels if lv.pg_waits]
-    if waits:
-        lines += ["", "Postgres backends of the bench database, mean per sample (state wait):", ""]
-        for lv in waits:
-            top = lv.pg_waits.get("mean_backends", {})
-            shown = ", ".join(f"{k} {v}" for k, v in list(top.items())[:8])  # type: ignore[union-attr]
-            lines.append(f"- {lv.target} c={lv.concurrency}: {shown}")
-    if notes:
-        lines += ["", *(f"- {n}" for n in notes)]
-    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -78,18 +78,21 @@ async def test_non_streaming_text(gateway: Gateway, tenant: TenantKey, engine: A
     assert completion.usage.prompt_tokens == row["input_tokens"]
 
 
+# A reply that reads and writes the prompt cache (the simulator's knobs).
+CACHE_KNOBS = {
+    "x-sim-input-tokens": "1234",
+    "x-sim-cache-read-tokens": "10000",
+    "x-sim-cache-write-5m-tokens": "2000",
+    "x-sim-cache-write-1h-tokens": "300",
+    "x-sim-output-tokens": "17",
+}
+
+
 async def test_prompt_cache_reads_and_writes_are_priced_exactly(
     gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
 ) -> None:
-    knobs = {
-        "x-sim-input-tokens": "1234",
-        "x-sim-cache-read-tokens": "10000",
-        "x-sim-cache-write-5m-tokens": "2000",
-        "x-sim-cache-write-1h-tokens": "300",
-        "x-sim-output-tokens": "17",
-    }
     completion = await client(gateway, tenant.key).chat.completions.create(
-        model=MODEL, messages=HELLO, extra_headers=knobs
+        model=MODEL, messages=HELLO, extra_headers=CACHE_KNOBS
     )
     usage = completion.usage
     assert usage is not None
@@ -109,19 +112,12 @@ async def test_streamed_usage_chunk_with_cache_reads_and_writes_is_the_ledger_ro
     gateway: Gateway, tenant: TenantKey, engine: AsyncEngine
 ) -> None:
     """The final chunk's usage comes from the same meter that settles the row."""
-    knobs = {
-        "x-sim-input-tokens": "1234",
-        "x-sim-cache-read-tokens": "10000",
-        "x-sim-cache-write-5m-tokens": "2000",
-        "x-sim-cache-write-1h-tokens": "300",
-        "x-sim-output-tokens": "17",
-    }
     stream = await client(gateway, tenant.key).chat.completions.create(
         model=MODEL,
         messages=HELLO,
         stream=True,
         stream_options={"include_usage": True},
-        extra_headers=knobs,
+        extra_headers=CACHE_KNOBS,
     )
     chunks = [chunk async for chunk in stream]
     usage = chunks[-1].usage
